@@ -1,0 +1,115 @@
+"""The control plane's settings: one model, read from the environment (app settings in Azure).
+
+A missing or invalid setting fails at startup with the setting's name in the message.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ARM_PUBLIC_ENDPOINT = "https://management.azure.com"
+
+
+def _csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting the app reads. Field aliases are the environment variable names."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    # Where the VMs live.
+    subscription_id: str = Field(alias="AZURE_SUBSCRIPTION_ID", min_length=1)
+    resource_group: str = Field(alias="DSVM_RESOURCE_GROUP", min_length=1, max_length=90)
+    location: str = Field(alias="DSVM_LOCATION", min_length=1)
+    subnet_id: str = Field(alias="DSVM_SUBNET_ID", min_length=1)
+
+    # Table storage: a connection string (Azurite, local) or an endpoint reached with the identity.
+    tables_connection: str | None = Field(default=None, alias="DSVM_TABLES_CONNECTION")
+    tables_endpoint: str | None = Field(default=None, alias="DSVM_TABLES_ENDPOINT")
+    table_prefix: str = Field(default="dsvm", alias="DSVM_TABLE_PREFIX", pattern=r"^[A-Za-z][A-Za-z0-9]{0,40}$")
+
+    # ARM: the public endpoint in Azure; the simulator's URL and CA bundle locally.
+    arm_endpoint: str = Field(default=ARM_PUBLIC_ENDPOINT, alias="ARM_ENDPOINT")
+    arm_ca_bundle: str | None = Field(default=None, alias="ARM_CA_BUNDLE")
+    # Seconds between LRO polls; only the simulator makes a small value sensible.
+    arm_polling_interval: float = Field(default=30.0, alias="ARM_POLLING_INTERVAL", ge=0)
+    # The user-assigned managed identity (also read by azure-identity itself).
+    azure_client_id: str | None = Field(default=None, alias="AZURE_CLIENT_ID")
+
+    # Identity.
+    easy_auth_enabled: bool = Field(default=False, alias="DSVM_EASY_AUTH")
+    admin_role: str = Field(default="DSVM.Admin", alias="DSVM_ADMIN_ROLE")
+
+    # Policy defaults (an admin-editable copy lives in Table storage).
+    allowed_sizes: Annotated[list[str], NoDecode] = Field(
+        default=[
+            "Standard_D2s_v5",
+            "Standard_D4s_v5",
+            "Standard_D8s_v5",
+            "Standard_D16s_v5",
+            "Standard_E2s_v5",
+            "Standard_E4s_v5",
+            "Standard_E8s_v5",
+            "Standard_E16s_v5",
+            "Standard_E4s_v3",
+            "Standard_E8s_v3",
+            "Standard_E16s_v3",
+        ],
+        alias="DSVM_ALLOWED_SIZES",
+    )
+    max_os_disk_gb: int = Field(default=1024, alias="DSVM_MAX_OS_DISK_GB", ge=30, le=4095)
+    max_ttl_hours: int = Field(default=24 * 14, alias="DSVM_MAX_TTL_HOURS", ge=1)
+    default_ttl_hours: int = Field(default=12, alias="DSVM_DEFAULT_TTL_HOURS", ge=1)
+    max_budget_usd: float = Field(default=1000.0, alias="DSVM_MAX_BUDGET_USD", gt=0)
+    allow_open_cidr: bool = Field(default=False, alias="DSVM_ALLOW_OPEN_CIDR")
+    max_snooze_hours: int = Field(default=12, alias="DSVM_MAX_SNOOZE_HOURS", ge=1)
+
+    # Sweeper.
+    sweep_schedule: str = Field(default="0 */5 * * * *", alias="SWEEP_SCHEDULE")
+    dry_run: bool = Field(default=False, alias="DRY_RUN")
+    notify_webhook_url: str | None = Field(default=None, alias="NOTIFY_WEBHOOK_URL")
+    notify_lead_minutes: int = Field(default=30, alias="NOTIFY_LEAD_MINUTES", ge=0)
+
+    _split = field_validator("allowed_sizes", mode="before")(_csv)
+
+    @field_validator("subnet_id")
+    @classmethod
+    def _subnet_is_an_arm_id(cls, value: str) -> str:
+        parts = value.strip("/").split("/")
+        if len(parts) != 10 or parts[0].lower() != "subscriptions" or parts[8].lower() != "subnets":
+            raise ValueError("must be a subnet resource id: /subscriptions/…/virtualNetworks/VNET/subnets/SUBNET")
+        return value
+
+    @model_validator(mode="after")
+    def _one_table_source(self) -> Settings:
+        if not (self.tables_connection or self.tables_endpoint):
+            raise ValueError("set DSVM_TABLES_CONNECTION (connection string) or DSVM_TABLES_ENDPOINT (URL)")
+        return self
+
+
+class SettingsError(RuntimeError):
+    """Raised at startup when a setting is missing or invalid; the message names each setting."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()  # type: ignore[call-arg]  # fields come from the environment
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(p) for p in error["loc"]) or "settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
