@@ -1,0 +1,345 @@
+"""The HTTP API (FastAPI): routes, the auth dependency, and problem+json error handling.
+
+Handlers are thin: they resolve the caller, call operations.py and shape the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared import idempotency, operations
+from shared.auth import easy_auth_user, resolve_token
+from shared.cloud import Arm, ArmError
+from shared.models import CreateVm, EventList, User, VmList, VmView
+from shared.operations import Services
+from shared.problems import PROBLEM_JSON, FieldProblem, Problem, ProblemBody, from_arm
+from shared.settings import Settings
+from shared.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemBody, "content": {PROBLEM_JSON: {}}, "description": text}
+    for status, text in {
+        400: "Azure refused the request",
+        401: "No or unknown credentials",
+        404: "No such VM (or not yours)",
+        409: "Conflicting state",
+        413: "Body too large",
+        415: "Body is not JSON",
+        422: "Invalid input; `errors` names the fields",
+        429: "Too many requests",
+        502: "Azure failed",
+        503: "A dependency is unavailable",
+    }.items()
+}
+
+
+def problem_response(problem: Problem) -> JSONResponse:
+    return JSONResponse(problem.content(), status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
+
+
+class ServiceHolder:
+    """Builds the Services on first use: no I/O at import, tables created once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._services: Services | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Services:
+        if self._services is None:
+            with self._lock:
+                if self._services is None:
+                    settings = self.settings
+                    arm = Arm(settings)
+                    store = Store.from_settings(settings)
+                    store.ensure_tables()
+                    self._services = Services(settings=settings, store=store, arm=arm)
+        return self._services
+
+
+def create_app(settings: Settings, services: Callable[[], Services] | None = None) -> FastAPI:
+    get_services = services or ServiceHolder(settings)
+    app = FastAPI(
+        title="DSVM control plane",
+        version="0.1.0",
+        description=(
+            "Create, use and delete Azure Data Science VMs (JupyterHub on 8000, RStudio on 8787, SSH). "
+            "Every VM has a record; the sweeper deallocates idle, expired, over-budget and after-hours VMs. "
+            "Errors are `application/problem+json` (RFC 9457)."
+        ),
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    bearer = HTTPBearer(auto_error=False, description="A personal API token: `dsvm_...`")
+
+    def svc() -> Services:
+        return get_services()
+
+    def current_user(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        svc: Annotated[Services, Depends(svc)],
+    ) -> User:
+        if settings.easy_auth_enabled:
+            header = request.headers.get("x-ms-client-principal")
+            if header:
+                user = easy_auth_user(header, settings.admin_role)
+                if user is not None:
+                    return user
+        if credentials is not None:
+            user = resolve_token(svc.store, credentials.credentials, svc.clock())
+            if user is not None:
+                return user
+        raise Problem(
+            401,
+            "Unauthorized",
+            "Send a personal API token as 'Authorization: Bearer dsvm_...'.",
+            headers={"WWW-Authenticate": 'Bearer realm="dsvm"'},
+        )
+
+    Caller = Annotated[User, Depends(current_user)]
+    Svc = Annotated[Services, Depends(svc)]
+
+    @app.middleware("http")
+    async def body_guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.method in ("POST", "PUT", "PATCH"):
+            length = request.headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+                return problem_response(
+                    Problem(413, "Content Too Large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
+                )
+            chunked = length is None and "chunked" in request.headers.get("transfer-encoding", "")
+            if chunked and len(await request.body()) > MAX_BODY_BYTES:
+                return problem_response(
+                    Problem(413, "Content Too Large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
+                )
+            has_body = length not in (None, "0") or "chunked" in request.headers.get("transfer-encoding", "")
+            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if has_body and media != "application/json" and not media.endswith("+json"):
+                return problem_response(
+                    Problem(
+                        415,
+                        "Unsupported Media Type",
+                        "Send the body as JSON with 'Content-Type: application/json'.",
+                        errors=[FieldProblem(field="content-type", message=f"{media or 'none'} is not JSON")],
+                    )
+                )
+        return await call_next(request)
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = []
+        for error in exc.errors():
+            loc = [str(p) for p in error.get("loc", ()) if p != "body"]
+            # pydantic puts the union/annotated branch in the path; keep the names a caller sent.
+            loc = [p for p in loc if not p.startswith(("function-after", "constrained-str"))]
+            fields.append(FieldProblem(field=".".join(loc) or "body", message=str(error.get("msg"))))
+        return problem_response(
+            Problem(422, "Unprocessable Content", "The request is not valid; see errors.", errors=fields)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(Problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {})))
+
+    @app.exception_handler(ArmError)
+    async def on_arm(request: Request, exc: ArmError) -> JSONResponse:
+        return problem_response(from_arm(exc, "read the VM from Azure"))
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        from azure.core.exceptions import AzureError
+
+        if isinstance(exc, AzureError):
+            log.warning("storage unavailable: %s", exc)
+            return problem_response(
+                Problem(
+                    503,
+                    "Storage unavailable",
+                    "Table storage did not answer; try again.",
+                    headers={"Retry-After": "5"},
+                )
+            )
+        log.exception("unhandled error")
+        return problem_response(Problem(500, "Internal Server Error", "Something broke on our side."))
+
+    # --- routes -------------------------------------------------------------------------------------
+
+    @app.get("/api/health", tags=["health"], responses={503: ERRORS[503]})
+    def health(svc: Svc) -> JSONResponse:
+        """Anonymous liveness of Table storage and ARM."""
+        checks: dict[str, str] = {}
+        for name, ping in (("storage", svc.store.ping), ("arm", svc.arm.ping)):
+            try:
+                ping()
+                checks[name] = "ok"
+            except Exception as exc:
+                log.warning("health: %s down: %s", name, exc)
+                checks[name] = f"down: {type(exc).__name__}"
+        down = [name for name, status in checks.items() if status != "ok"]
+        if down:
+            body = Problem(503, "Unavailable", f"{' and '.join(down)} unreachable").content() | {"checks": checks}
+            return JSONResponse(body, status_code=503, media_type=PROBLEM_JSON)
+        return JSONResponse({"status": "ok", "checks": checks})
+
+    @app.get("/api/me", tags=["identity"], responses={401: ERRORS[401]})
+    def me(user: Caller) -> User:
+        """Who the caller is."""
+        return user
+
+    @app.post(
+        "/api/vms",
+        status_code=202,
+        tags=["vms"],
+        responses={k: ERRORS[k] for k in (400, 401, 409, 413, 415, 422, 502, 503)},
+    )
+    def create_vm(
+        body: CreateVm,
+        request: Request,
+        response: Response,
+        user: Caller,
+        svc: Svc,
+        idempotency_key: Annotated[
+            str | None,
+            Header(max_length=idempotency.MAX_KEY_LENGTH, description="Retry-safe: same key + body → same answer"),
+        ] = None,
+    ) -> VmView:
+        """Create a Data Science VM. Answers 202 at once; poll the `Location` until `state` is Running."""
+        caller_ip = client_ip(request)
+        if idempotency_key is None:
+            record = operations.create(svc, user, body, caller_ip)
+            response.headers["Location"] = f"/api/vms/{record.name}"
+            return operations.view(record)
+        return idempotent_create(svc, user, body, caller_ip, idempotency_key)  # type: ignore[return-value]
+
+    @app.get("/api/vms", tags=["vms"], responses={401: ERRORS[401]})
+    def list_vms(
+        user: Caller,
+        svc: Svc,
+        owner: Annotated[str | None, Query(max_length=256, description="Admins: only this owner's VMs")] = None,
+        include_deleted: bool = False,
+    ) -> VmList:
+        """Your VMs (admins: everyone's), with live power state from one ARM list call."""
+        return VmList(value=operations.list_views(svc, user, owner, include_deleted))
+
+    @app.get("/api/vms/{name}", tags=["vms"], responses={k: ERRORS[k] for k in (401, 404, 502, 503)})
+    def get_vm(name: str, user: Caller, svc: Svc) -> VmView:
+        """One VM: record, live power state, public IP, JupyterHub/RStudio URLs and ssh command."""
+        return operations.view(operations.refresh(svc, operations.owned(svc, user, name)))
+
+    @app.delete(
+        "/api/vms/{name}",
+        status_code=202,
+        tags=["vms"],
+        responses={k: ERRORS[k] for k in (401, 404, 409, 502, 503)},
+    )
+    def delete_vm(name: str, response: Response, user: Caller, svc: Svc) -> VmView:
+        """Delete the VM and everything it owns (NIC, public IP, OS disk, NSG). The record stays as a tombstone."""
+        record = operations.act(svc, user, name, "delete")
+        response.headers["Location"] = f"/api/vms/{record.name}"
+        return operations.view(record)
+
+    @app.post(
+        "/api/vms/{name}/{action}",
+        status_code=202,
+        tags=["vms"],
+        responses={k: ERRORS[k] for k in (401, 404, 409, 502, 503)},
+    )
+    def power(
+        name: str, action: Literal["start", "stop", "restart"], response: Response, user: Caller, svc: Svc
+    ) -> VmView:
+        """start, stop (deallocate: compute billing stops) or restart."""
+        record = operations.act(svc, user, name, action)
+        response.headers["Location"] = f"/api/vms/{record.name}"
+        return operations.view(record)
+
+    @app.get("/api/vms/{name}/events", tags=["vms"], responses={k: ERRORS[k] for k in (401, 404)})
+    def events(name: str, user: Caller, svc: Svc, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> EventList:
+        """The audit trail, newest first."""
+        record = operations.owned(svc, user, name)
+        return EventList(value=svc.store.list_events(record.id, limit))
+
+    return app
+
+
+def client_ip(request: Request) -> str | None:
+    # Azure's front end puts the caller first in X-Forwarded-For, sometimes with a port.
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded:
+        first = forwarded.split(",")[0].strip()
+        return first.rsplit(":", 1)[0] if first.count(":") == 1 else first
+    return request.client.host if request.client else None
+
+
+def idempotent_create(svc: Services, user: User, body: CreateVm, caller_ip: str | None, key: str) -> JSONResponse:
+    raw = body.model_dump(mode="json", exclude={"admin_password"})
+    if body.admin_password is not None:
+        raw["admin_password"] = body.admin_password.get_secret_value()
+    key_hash = idempotency.key_hash(key)
+    now = svc.clock()
+    salt = idempotency.new_salt()
+    fingerprint = idempotency.fingerprint(raw, salt)
+    stored = svc.store.claim_idempotency(user.name, key_hash, fingerprint, salt, now)
+    if (
+        stored is not None
+        and idempotency.expired(stored.created_at, now)
+        and svc.store.replace_idempotency(user.name, key_hash, fingerprint, salt, now, stored.created_at)
+    ):
+        stored = None
+    if stored is not None:
+        if not idempotency.same_request(stored.fingerprint, raw, stored.salt):
+            raise Problem(
+                422,
+                "Idempotency-Key reused",
+                "This Idempotency-Key was used with a different body; use a new key for a new request.",
+                errors=[FieldProblem(field="Idempotency-Key", message="already used with another body")],
+            )
+        if stored.status is None or stored.body is None:
+            raise Problem(409, "Conflict", "A request with this Idempotency-Key is still in progress.")
+        import json
+
+        replay = json.loads(stored.body)
+        headers = {"Idempotent-Replayed": "true"}
+        if stored.status == 202:
+            headers["Location"] = f"/api/vms/{replay['name']}"
+        media = "application/json" if stored.status < 400 else PROBLEM_JSON
+        return JSONResponse(replay, status_code=stored.status, headers=headers, media_type=media)
+    try:
+        record = operations.create(svc, user, body, caller_ip)
+    except Problem as problem:
+        if problem.status >= 500:
+            svc.store.release_idempotency(user.name, key_hash)
+        else:
+            svc.store.finish_idempotency(user.name, key_hash, problem.status, problem.content())
+        raise
+    except Exception:
+        svc.store.release_idempotency(user.name, key_hash)
+        raise
+    content = operations.view(record).model_dump(mode="json")
+    svc.store.finish_idempotency(user.name, key_hash, 202, content)
+    return JSONResponse(content, status_code=202, headers={"Location": f"/api/vms/{record.name}"})
+
+
+def app_from_env() -> FastAPI:
+    """For `uvicorn --factory shared.api:app_from_env` (the local stack)."""
+    from shared.settings import get_settings
+
+    return create_app(get_settings())

@@ -1,0 +1,382 @@
+"""ARM through the azure-mgmt-* clients: the NSG, the VM (with its inline NIC and public IP), power actions.
+
+The SDK packages are imported on first use, not at module import: they cost most of a cold start.
+Long-running operations are started with `polling=False`: we never wait on ARM inside a request,
+and a dropped poller would otherwise keep a polling thread alive.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shared.models import IMAGES, VmRecord
+from shared.settings import ARM_PUBLIC_ENDPOINT, Settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.network import NetworkManagementClient
+
+ARM_SCOPE = "https://management.azure.com/.default"
+OPEN_PORTS = {"ssh": 22, "jupyterhub": 8000, "rstudio": 8787}
+MANAGED_BY = "dsvm-control-plane"
+
+
+@dataclass(frozen=True)
+class ChildNames:
+    nsg: str
+    nic: str
+    ip_config: str
+    public_ip: str
+    os_disk: str
+
+
+def child_names(vm_name: str) -> ChildNames:
+    return ChildNames(
+        nsg=f"{vm_name}-nsg",
+        nic=f"{vm_name}-nic",
+        ip_config=f"{vm_name}-ipconfig",
+        public_ip=f"{vm_name}-ip",
+        os_disk=f"{vm_name}-osdisk",
+    )
+
+
+@dataclass(frozen=True)
+class ObservedVm:
+    """What ARM reports about one VM, as plain data for the reconcile and sweep decisions."""
+
+    name: str
+    provisioning_state: str
+    power_state: str | None
+    error_code: str | None = None
+    error_message: str | None = None
+    size: str | None = None
+    time_created: datetime | None = None
+
+
+class ArmError(Exception):
+    """ARM refused or failed a call; `status` is the HTTP status (0 when ARM was unreachable)."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(status, code, message)
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+def _arm_error(exc: Exception) -> ArmError:
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError
+
+    if isinstance(exc, HttpResponseError):
+        status = exc.status_code or 0
+        code = (exc.error.code if exc.error else None) or str(exc.reason or "ArmError")
+        message = (exc.error.message if exc.error else None) or exc.message or str(exc)
+        retry_after = None
+        header = exc.response.headers.get("Retry-After", "") if exc.response is not None else ""  # type: ignore[attr-defined]
+        if header.isdigit():
+            retry_after = int(header)
+        return ArmError(status, code, message, retry_after)
+    if isinstance(exc, ServiceRequestError):
+        return ArmError(0, "ArmUnreachable", str(exc))
+    raise exc
+
+
+def observe(vm: Any) -> ObservedVm:
+    """An SDK VirtualMachine (with instance view, or from a statusOnly/instanceView list) as plain data."""
+    props = vm.properties
+    statuses: list[Any] = []
+    if props is not None and props.instance_view is not None:
+        statuses = props.instance_view.statuses or []
+    power = None
+    error_code = error_message = None
+    for status in statuses:
+        code = status.code or ""
+        if code.startswith("PowerState/"):
+            power = code.split("/", 1)[1]
+        elif code.startswith("ProvisioningState/failed"):
+            parts = code.split("/")
+            error_code = parts[2] if len(parts) > 2 else "ProvisioningFailed"
+            error_message = status.message or status.display_status
+    return ObservedVm(
+        name=str(vm.name),
+        provisioning_state=(props.provisioning_state if props else None) or "Unknown",
+        power_state=power,
+        error_code=error_code,
+        error_message=error_message,
+        size=props.hardware_profile.vm_size if props and props.hardware_profile else None,
+        time_created=props.time_created if props else None,
+    )
+
+
+class LocalToken:
+    """A fixed bearer token for the local ARM simulator. Never used against Azure."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self._token, 4102444800)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        from azure.core.credentials import AccessTokenInfo
+
+        return AccessTokenInfo(self._token, 4102444800)
+
+
+def identity_credential(settings: Settings) -> TokenCredential:
+    """The function's managed identity in Azure (a developer's az login elsewhere)."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+
+
+def arm_credential(settings: Settings) -> TokenCredential:
+    if settings.arm_endpoint.rstrip("/") != ARM_PUBLIC_ENDPOINT:
+        return LocalToken("local-simulator")  # type: ignore[return-value]
+    return identity_credential(settings)
+
+
+class Arm:
+    """The workload resource group as the control plane sees it."""
+
+    def __init__(self, settings: Settings, credential: TokenCredential | None = None) -> None:
+        self.settings = settings
+        self.group = settings.resource_group
+        self._credential = credential
+        self._lock = threading.Lock()
+        self._compute: ComputeManagementClient | None = None
+        self._network: NetworkManagementClient | None = None
+
+    def client_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "base_url": self.settings.arm_endpoint,
+            "credential_scopes": [ARM_SCOPE],
+            "polling_interval": self.settings.arm_polling_interval,
+        }
+        if self.settings.arm_ca_bundle:
+            kwargs["connection_verify"] = self.settings.arm_ca_bundle
+        return kwargs
+
+    @property
+    def credential(self) -> TokenCredential:
+        if self._credential is None:
+            self._credential = arm_credential(self.settings)
+        return self._credential
+
+    @property
+    def compute(self) -> ComputeManagementClient:
+        with self._lock:
+            if self._compute is None:
+                from azure.mgmt.compute import ComputeManagementClient
+
+                self._compute = ComputeManagementClient(
+                    self.credential, self.settings.subscription_id, **self.client_kwargs()
+                )
+            return self._compute
+
+    @property
+    def network(self) -> NetworkManagementClient:
+        with self._lock:
+            if self._network is None:
+                from azure.mgmt.network import NetworkManagementClient
+
+                self._network = NetworkManagementClient(
+                    self.credential, self.settings.subscription_id, **self.client_kwargs()
+                )
+            return self._network
+
+    # --- reads --------------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        try:
+            next(iter(self.compute.virtual_machines.list(self.group)), None)
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+
+    def get_vm(self, name: str) -> ObservedVm | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return observe(self.compute.virtual_machines.get(self.group, name, expand="instanceView"))
+        except ResourceNotFoundError:
+            return None
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+
+    def list_vms(self) -> dict[str, ObservedVm]:
+        """Every VM in the workload group with its power state: one paged list call."""
+        try:
+            observed = (observe(vm) for vm in self.compute.virtual_machines.list(self.group, expand="instanceView"))
+            return {vm.name: vm for vm in observed}
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+
+    def public_ip(self, vm_name: str) -> str | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            ip = self.network.public_ip_addresses.get(self.group, child_names(vm_name).public_ip)
+        except ResourceNotFoundError:
+            return None
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+        return ip.properties.ip_address if ip.properties else None
+
+    def nsg_exists(self, vm_name: str) -> bool:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self.network.network_security_groups.get(self.group, child_names(vm_name).nsg)
+        except ResourceNotFoundError:
+            return False
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+        return True
+
+    # --- writes -------------------------------------------------------------------------------------
+
+    def create_nsg(self, record: VmRecord) -> None:
+        from azure.mgmt.network.models import NetworkSecurityGroup
+
+        try:
+            self.network.network_security_groups.begin_create_or_update(
+                self.group, child_names(record.name).nsg, NetworkSecurityGroup(nsg_body(record))
+            ).result()
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+
+    def delete_nsg(self, vm_name: str) -> None:
+        """Start deleting the VM's NSG; ARM refuses while the NIC still uses it."""
+        try:
+            self.network.network_security_groups.begin_delete(self.group, child_names(vm_name).nsg, polling=False)
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+
+    def begin_create_vm(self, record: VmRecord, admin_password: str | None) -> None:
+        from azure.mgmt.compute.models import VirtualMachine
+
+        try:
+            self.compute.virtual_machines.begin_create_or_update(
+                self.group, record.name, VirtualMachine(vm_body(record, self.settings, admin_password)), polling=False
+            )
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+
+    def begin_action(self, vm_name: str, action: str) -> None:
+        """start | deallocate | restart | delete, without waiting for the operation to finish."""
+        operations = self.compute.virtual_machines
+        begin = {
+            "start": operations.begin_start,
+            "deallocate": operations.begin_deallocate,
+            "restart": operations.begin_restart,
+            "delete": operations.begin_delete,
+        }[action]
+        try:
+            begin(self.group, vm_name, polling=False)
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+
+
+def nsg_body(record: VmRecord) -> dict[str, Any]:
+    rules = []
+    for priority, (label, port) in enumerate(OPEN_PORTS.items(), start=1000):
+        rules.append(
+            {
+                "name": f"allow-{label}",
+                "properties": {
+                    "protocol": "Tcp",
+                    "access": "Allow",
+                    "direction": "Inbound",
+                    "priority": priority,
+                    "sourceAddressPrefixes": record.allowed_cidrs,
+                    "sourcePortRange": "*",
+                    "destinationAddressPrefix": "*",
+                    "destinationPortRange": str(port),
+                },
+            }
+        )
+    return {"location": record.location, "tags": arm_tags(record), "properties": {"securityRules": rules}}
+
+
+def arm_tags(record: VmRecord) -> dict[str, str]:
+    return {**record.tags, "managed-by": MANAGED_BY, "owner": record.owner, "dsvm-record": record.id}
+
+
+def vm_body(record: VmRecord, settings: Settings, admin_password: str | None) -> dict[str, Any]:
+    names = child_names(record.name)
+    publisher, offer, sku = IMAGES[record.image]
+    os_profile: dict[str, Any] = {
+        "computerName": record.name,
+        "adminUsername": record.admin_username,
+        "linuxConfiguration": {"disablePasswordAuthentication": admin_password is None},
+    }
+    if admin_password is not None:
+        os_profile["adminPassword"] = admin_password
+    if record.ssh_public_key:
+        os_profile["linuxConfiguration"]["ssh"] = {
+            "publicKeys": [
+                {
+                    "path": f"/home/{record.admin_username}/.ssh/authorized_keys",
+                    "keyData": record.ssh_public_key,
+                }
+            ]
+        }
+    nsg_id = (
+        f"/subscriptions/{settings.subscription_id}/resourceGroups/{settings.resource_group}"
+        f"/providers/Microsoft.Network/networkSecurityGroups/{names.nsg}"
+    )
+    return {
+        "location": record.location,
+        "tags": arm_tags(record),
+        "properties": {
+            "hardwareProfile": {"vmSize": record.size},
+            "storageProfile": {
+                "imageReference": {"publisher": publisher, "offer": offer, "sku": sku, "version": "latest"},
+                "osDisk": {
+                    "name": names.os_disk,
+                    "createOption": "FromImage",
+                    "diskSizeGB": record.os_disk_gb,
+                    "managedDisk": {"storageAccountType": record.os_disk_type.value},
+                    "deleteOption": "Delete",
+                },
+            },
+            "osProfile": os_profile,
+            "networkProfile": {
+                "networkApiVersion": "2022-11-01",
+                "networkInterfaceConfigurations": [
+                    {
+                        "name": names.nic,
+                        "properties": {
+                            "primary": True,
+                            "deleteOption": "Delete",
+                            "networkSecurityGroup": {"id": nsg_id},
+                            "ipConfigurations": [
+                                {
+                                    "name": names.ip_config,
+                                    "properties": {
+                                        "primary": True,
+                                        "subnet": {"id": settings.subnet_id},
+                                        "publicIPAddressConfiguration": {
+                                            "name": names.public_ip,
+                                            "sku": {"name": "Standard", "tier": "Regional"},
+                                            "properties": {
+                                                "publicIPAllocationMethod": "Static",
+                                                "deleteOption": "Delete",
+                                            },
+                                        },
+                                    },
+                                }
+                            ],
+                        },
+                    }
+                ],
+            },
+            "diagnosticsProfile": {"bootDiagnostics": {"enabled": True}},
+        },
+    }

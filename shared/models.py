@@ -1,0 +1,379 @@
+"""The API's contract: request bodies, records and views (pydantic).
+
+Shape rules live here; rules that depend on the team's policy (allowed sizes, limits) live in policy.py.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime, time
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+# Azure's reserved Linux admin names (VM osProfile.adminUsername validation).
+RESERVED_USERNAMES = frozenset(
+    [
+        "administrator",
+        "admin",
+        "user",
+        "user1",
+        "test",
+        "user2",
+        "test1",
+        "user3",
+        "admin1",
+        "1",
+        "123",
+        "a",
+        "actuser",
+        "adm",
+        "admin2",
+        "aspnet",
+        "backup",
+        "console",
+        "david",
+        "guest",
+        "john",
+        "owner",
+        "root",
+        "server",
+        "sql",
+        "support",
+        "support_388945a0",
+        "sys",
+        "test2",
+        "test3",
+        "user4",
+        "user5",
+    ]
+)
+# Passwords Azure refuses outright, whatever their character classes.
+REFUSED_PASSWORDS = frozenset(
+    [
+        "abc@123",
+        "iloveyou!",
+        "P@$$w0rd",
+        "P@ssw0rd",
+        "P@ssword123",
+        "Pa$$word",
+        "pass@word1",
+        "Password!",
+        "Password1",
+        "Password22",
+    ]
+)
+RESERVED_TAG_KEYS = frozenset({"managed-by", "owner", "dsvm-record", "dsvm-name"})
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class VmState(StrEnum):
+    CREATING = "Creating"
+    RUNNING = "Running"
+    STARTING = "Starting"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    RESTARTING = "Restarting"
+    DELETING = "Deleting"
+    DELETED = "Deleted"
+    FAILED = "Failed"
+    LOST = "Lost"
+
+
+TRANSITIONAL_STATES = frozenset(
+    {VmState.CREATING, VmState.STARTING, VmState.STOPPING, VmState.RESTARTING, VmState.DELETING}
+)
+
+
+class ImagePreset(StrEnum):
+    DSVM_UBUNTU_2204 = "dsvm-ubuntu-2204"
+    UBUNTU_2204 = "ubuntu-2204"
+
+
+# preset -> (publisher, offer, sku); version is always "latest".
+IMAGES: dict[ImagePreset, tuple[str, str, str]] = {
+    ImagePreset.DSVM_UBUNTU_2204: ("microsoft-dsvm", "ubuntu-2204", "2204-gen2"),
+    ImagePreset.UBUNTU_2204: ("Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2"),
+}
+
+
+class DiskType(StrEnum):
+    PREMIUM_LRS = "Premium_LRS"
+    STANDARDSSD_LRS = "StandardSSD_LRS"
+    STANDARD_LRS = "Standard_LRS"
+
+
+def _check_ssh_key(value: str) -> str:
+    # Imported here: cryptography is heavy and only create requests need it.
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+
+    value = value.strip()
+    parts = value.split()
+    if len(parts) < 2:
+        raise ValueError("must be an OpenSSH public key line: '<type> <base64> [comment]'")
+    try:
+        key = load_ssh_public_key(" ".join(parts[:2]).encode())
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a valid OpenSSH public key ({exc})") from None
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            raise ValueError(f"RSA keys must have at least 2048 bits, this one has {key.key_size}")
+    elif not isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
+        raise ValueError("key type not accepted: use ssh-ed25519, ecdsa-sha2-* or ssh-rsa (2048+ bits)")
+    return value
+
+
+def _check_password(secret: SecretStr) -> SecretStr:
+    value = secret.get_secret_value()
+    if not 12 <= len(value) <= 72:
+        raise ValueError("must be 12 to 72 characters long")
+    classes = [
+        any(c.islower() for c in value),
+        any(c.isupper() for c in value),
+        any(c.isdigit() for c in value),
+        any(not c.isalnum() for c in value),
+    ]
+    if sum(classes) < 3:
+        raise ValueError("must contain 3 of: a lower-case letter, an upper-case letter, a digit, a symbol")
+    if value in REFUSED_PASSWORDS:
+        raise ValueError("is on Azure's list of refused passwords")
+    return secret
+
+
+def _check_cidr(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 CIDR such as 203.0.113.7/32") from None
+    return str(network)
+
+
+def _check_timezone(value: str) -> str:
+    if value not in available_timezones():
+        raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin")
+    try:
+        ZoneInfo(value)
+    except ZoneInfoNotFoundError:
+        raise ValueError(f"{value!r} is not an IANA time zone") from None
+    return value
+
+
+SshPublicKey = Annotated[str, Field(max_length=16384), AfterValidator(_check_ssh_key)]
+AdminPassword = Annotated[SecretStr, AfterValidator(_check_password)]
+Cidr = Annotated[str, Field(max_length=18), AfterValidator(_check_cidr)]
+TimeZoneName = Annotated[str, Field(max_length=64), AfterValidator(_check_timezone)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Schedule(BaseModel):
+    """Working hours: outside them the sweeper deallocates the VM (after a warning)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: TimeZoneName = Field(description="IANA time zone of the owner", examples=["Europe/Berlin"])
+    stop_at: time = Field(default=time(19, 0), description="Local time after which the VM is stopped")
+    resume_at: time = Field(default=time(7, 0), description="Local time from which the VM may run again on a work day")
+    days_off: list[Weekday] = Field(
+        default_factory=lambda: list[Weekday](["sat", "sun"]),
+        max_length=7,
+        description="Days the VM is kept stopped all day",
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> Schedule:
+        if self.stop_at == self.resume_at:
+            raise ValueError("stop_at and resume_at must differ")
+        return self
+
+
+class IdleRule(BaseModel):
+    """When the VM counts as idle: every CPU sample below the threshold and little network over the window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    cpu_percent: float = Field(default=5.0, gt=0, le=100)
+    network_in_mb: float = Field(default=50.0, ge=0, description="Network in, total over the window")
+    window_minutes: int = Field(default=60, ge=15, le=24 * 60)
+
+
+class CreateVm(BaseModel):
+    """Body of `POST /api/vms`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "ana-churn-model",
+                    "size": "Standard_E4s_v5",
+                    "image": "dsvm-ubuntu-2204",
+                    "os_disk_gb": 256,
+                    "os_disk_type": "Premium_LRS",
+                    "admin_username": "ana",
+                    "ssh_public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ1Yq8f1pDDr4HPU3H6NMLVQ6KX6K3jv6bXb2FHU7Ck ana@laptop",
+                    "allowed_cidrs": ["203.0.113.7/32"],
+                    "ttl_hours": 8,
+                    "budget_usd": 40,
+                    "schedule": {"timezone": "Europe/Berlin", "stop_at": "19:00", "days_off": ["sat", "sun"]},
+                    "idle": {"cpu_percent": 5, "window_minutes": 60},
+                    "tags": {"project": "churn"},
+                }
+            ]
+        },
+    )
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$",
+        description="Lower-case letters, digits and hyphens, 3-40 characters, starting with a letter",
+    )
+    size: str = Field(max_length=64, description="VM size from `GET /api/sizes`")
+    image: ImagePreset = ImagePreset.DSVM_UBUNTU_2204
+    os_disk_gb: int = Field(default=256, ge=30, le=4095)
+    os_disk_type: DiskType = DiskType.PREMIUM_LRS
+    admin_username: str = Field(default="azureuser", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    ssh_public_key: SshPublicKey | None = None
+    admin_password: AdminPassword | None = Field(default=None, description="Never stored, logged or returned")
+    allowed_cidrs: list[Cidr] | None = Field(
+        default=None, min_length=1, max_length=10, description="Who may reach 22/8000/8787; default: your /32"
+    )
+    tags: dict[str, str] = Field(default_factory=dict, max_length=15)
+    ttl_hours: int | None = Field(default=None, ge=1, description="Hours until automatic stop; policy default")
+    budget_usd: float | None = Field(default=None, gt=0, description="Deallocate once the VM has cost this")
+    schedule: Schedule | None = None
+    idle: IdleRule = Field(default_factory=IdleRule)
+
+    @field_validator("admin_username")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_USERNAMES:
+            raise ValueError(f"{value!r} is reserved by Azure")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, tag in value.items():
+            if not 1 <= len(key) <= 128 or re.search(r"[<>%&\\?/]", key):
+                raise ValueError(f"tag name {key!r} must be 1-128 characters without <>%&\\?/")
+            if key.lower() in RESERVED_TAG_KEYS:
+                raise ValueError(f"tag name {key!r} is set by the control plane")
+            if len(tag) > 256:
+                raise ValueError(f"tag {key!r} value is longer than 256 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _some_credential(self) -> CreateVm:
+        if self.ssh_public_key is None and self.admin_password is None:
+            raise ValueError("give ssh_public_key or admin_password (or both)")
+        if self.admin_password is not None and self.admin_username in self.admin_password.get_secret_value():
+            raise ValueError("admin_password must not contain admin_username")
+        return self
+
+
+class SnoozeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"hours": 2}]})
+
+    hours: float = Field(gt=0, le=24 * 7)
+
+
+class VmRecord(BaseModel):
+    """What Table storage holds for one VM: the desired state plus what was last observed."""
+
+    id: str
+    name: str
+    owner: str
+    state: VmState
+    power_state: str | None = None
+    still_billing: bool = False
+    size: str
+    location: str
+    image: ImagePreset
+    os_disk_gb: int
+    os_disk_type: DiskType
+    admin_username: str
+    ssh_public_key: str | None = None
+    password_auth: bool = False
+    allowed_cidrs: list[str]
+    tags: dict[str, str] = Field(default_factory=dict)
+    ttl_hours: int
+    budget_usd: float | None = None
+    schedule: Schedule | None = None
+    idle: IdleRule = Field(default_factory=IdleRule)
+    public_ip: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    # When the last action (create/start/stop/...) was sent to ARM; reconcile retries stale ones.
+    action_at: datetime
+    keep_until: datetime
+    error_code: str | None = None
+    error_message: str | None = None
+    etag: str | None = Field(default=None, exclude=True)
+
+
+class VmView(BaseModel):
+    """A VM as the API shows it."""
+
+    id: str
+    name: str
+    owner: str
+    state: VmState
+    power_state: str | None
+    still_billing: bool
+    size: str
+    location: str
+    image: ImagePreset
+    os_disk_gb: int
+    os_disk_type: DiskType
+    admin_username: str
+    allowed_cidrs: list[str]
+    tags: dict[str, str]
+    ttl_hours: int
+    keep_until: datetime
+    budget_usd: float | None
+    schedule: Schedule | None
+    idle: IdleRule
+    public_ip: str | None
+    jupyterhub_url: str | None
+    rstudio_url: str | None
+    ssh: str | None
+    created_at: datetime
+    updated_at: datetime
+    error_code: str | None
+    error_message: str | None
+
+
+class VmList(BaseModel):
+    value: list[VmView]
+
+
+class Event(BaseModel):
+    time: datetime
+    actor: str
+    action: str
+    state: VmState | None = None
+    reason: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventList(BaseModel):
+    value: list[Event]
+
+
+class User(BaseModel):
+    """The caller, resolved by the auth dependency."""
+
+    name: str
+    is_admin: bool = False

@@ -1,0 +1,282 @@
+"""The imperative shell around the VM state machine: read records and ARM, decide (lifecycle.py), write.
+
+Handlers call these; so does the sweeper. Nothing here waits for ARM to finish an operation.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from shared.cloud import Arm, ArmError, ObservedVm
+from shared.lifecycle import Action, Command, Refusal, plan_action, reconcile
+from shared.models import CreateVm, Event, User, VmRecord, VmState, VmView
+from shared.policy import Policy, check_create, default_cidrs
+from shared.problems import FieldProblem, Problem, from_arm, not_found
+from shared.settings import Settings
+from shared.store import Conflict, Stale, Store
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """Everything a request or a sweep needs from the outside world, created once per process."""
+
+    settings: Settings
+    store: Store
+    arm: Arm
+    clock: Callable[[], datetime] = utcnow
+
+    @property
+    def policy(self) -> Policy:
+        return Policy.from_settings(self.settings)
+
+
+# --- reads ------------------------------------------------------------------------------------------
+
+
+def owned(svc: Services, user: User, name: str) -> VmRecord:
+    """The record, if the caller may see it; another user's VM is reported as absent."""
+    record = svc.store.get_vm(name)
+    if record is None or (record.owner != user.name and not user.is_admin):
+        raise not_found(name)
+    return record
+
+
+def view(record: VmRecord) -> VmView:
+    ip = record.public_ip if record.state not in (VmState.DELETED, VmState.FAILED, VmState.LOST) else None
+    return VmView(
+        **record.model_dump(exclude={"etag", "ssh_public_key", "password_auth", "action_at"}),
+        jupyterhub_url=f"https://{ip}:8000" if ip else None,
+        rstudio_url=f"http://{ip}:8787" if ip else None,
+        ssh=f"ssh {record.admin_username}@{ip}" if ip else None,
+    )
+
+
+def list_views(svc: Services, user: User, owner: str | None, include_deleted: bool) -> list[VmView]:
+    """Records plus one paged ARM list call; shows each record as reconciled now, writes nothing."""
+    if not user.is_admin:
+        owner = user.name
+    records = svc.store.list_vms(owner=owner, include_deleted=include_deleted)
+    if not any(r.state != VmState.DELETED for r in records):
+        return [view(r) for r in records]
+    try:
+        observed: dict[str, ObservedVm] | None = svc.arm.list_vms()
+    except ArmError as exc:
+        log.warning("listing VMs without live state: %s", exc)
+        observed = None
+    now = svc.clock()
+    views = []
+    for record in records:
+        if observed is not None and record.state != VmState.DELETED:
+            record = reconcile(record, observed.get(record.name), None, now).record
+        views.append(view(record))
+    return views
+
+
+def refresh(svc: Services, record: VmRecord) -> VmRecord:
+    """Reconcile one record with ARM, persist the result and send the ARM calls still owed."""
+    if record.state == VmState.DELETED:
+        return record
+    arm = svc.arm
+    vm = arm.get_vm(record.name)
+    nsg_present = arm.nsg_exists(record.name) if vm is None else None
+    step = reconcile(record, vm, nsg_present, svc.clock())
+    updated = step.record
+    if updated.public_ip is None and vm is not None and vm.provisioning_state.lower() == "succeeded":
+        updated = updated.model_copy(update={"public_ip": arm.public_ip(record.name)})
+    return persist(svc, record, updated, step.events, step.commands)
+
+
+def persist(svc: Services, before: VmRecord, after: VmRecord, events: list[Event], commands: list[Command]) -> VmRecord:
+    """Write a reconciled record (ETag-checked), its events, then the ARM calls it owes."""
+    unchanged = {"updated_at", "etag"}
+    if after.model_dump(exclude=unchanged) == before.model_dump(exclude=unchanged):
+        return before
+    try:
+        saved = svc.store.update_vm(after)
+    except Stale:
+        # Someone else moved it first; their write wins and they owe the ARM calls.
+        return svc.store.get_vm(before.name) or before
+    for event in events:
+        svc.store.add_event(saved.id, event)
+    for command in commands:
+        send(svc, saved.name, command)
+    return saved
+
+
+def send(svc: Services, name: str, command: Command) -> None:
+    """Send an ARM call owed by reconcile; a failure is logged and retried by a later pass."""
+    try:
+        if command == "delete_nsg":
+            svc.arm.delete_nsg(name)
+        else:
+            svc.arm.begin_action(name, command)
+    except ArmError as exc:
+        if exc.status != 404:
+            log.warning("reconcile could not %s %s: %s", command, name, exc)
+
+
+# --- create -----------------------------------------------------------------------------------------
+
+
+def new_record(request: CreateVm, user: User, policy: Policy, settings: Settings, caller_ip: str | None) -> VmRecord:
+    cidrs = request.allowed_cidrs or default_cidrs(caller_ip)
+    if cidrs is None:
+        raise Problem(
+            422,
+            "Unprocessable Content",
+            "Your address could not be determined; give allowed_cidrs explicitly.",
+            errors=[FieldProblem(field="allowed_cidrs", message="required: the caller's address is unknown")],
+        )
+    now = utcnow()
+    ttl = request.ttl_hours or policy.default_ttl_hours
+    return VmRecord(
+        id=uuid.uuid4().hex,
+        name=request.name,
+        owner=user.name,
+        state=VmState.CREATING,
+        size=request.size,
+        location=settings.location,
+        image=request.image,
+        os_disk_gb=request.os_disk_gb,
+        os_disk_type=request.os_disk_type,
+        admin_username=request.admin_username,
+        ssh_public_key=request.ssh_public_key,
+        password_auth=request.admin_password is not None,
+        allowed_cidrs=cidrs,
+        tags=request.tags,
+        ttl_hours=ttl,
+        budget_usd=request.budget_usd,
+        schedule=request.schedule,
+        idle=request.idle,
+        created_at=now,
+        updated_at=now,
+        action_at=now,
+        keep_until=now + timedelta(hours=ttl),
+    )
+
+
+def validate_create(svc: Services, request: CreateVm) -> None:
+    errors = check_create(request, svc.policy)
+    if errors:
+        raise Problem(
+            422,
+            "Unprocessable Content",
+            "The request breaks the team's policy.",
+            errors=[FieldProblem(field=e.field, message=e.message) for e in errors],
+        )
+
+
+def create(svc: Services, user: User, request: CreateVm, caller_ip: str | None) -> VmRecord:
+    """Record → NSG → VM create started. ARM refusing leaves a Failed record and no resources."""
+    validate_create(svc, request)
+    record = new_record(request, user, svc.policy, svc.settings, caller_ip)
+    try:
+        record = svc.store.create_vm(record)
+    except Conflict:
+        raise Problem(409, "Conflict", f"a VM named '{request.name}' already exists") from None
+    svc.store.add_event(
+        record.id,
+        Event(
+            time=record.created_at,
+            actor=user.name,
+            action="create",
+            state=VmState.CREATING,
+            reason=f"{user.name} asked for a {record.size} VM",
+            evidence={
+                "size": record.size,
+                "image": record.image.value,
+                "allowed_cidrs": record.allowed_cidrs,
+            },
+        ),
+    )
+    password = request.admin_password.get_secret_value() if request.admin_password else None
+    try:
+        svc.arm.create_nsg(record)
+        svc.arm.begin_create_vm(record, password)
+    except ArmError as exc:
+        fail_create(svc, record, exc)
+        raise from_arm(exc, "create the VM") from None
+    return record
+
+
+def fail_create(svc: Services, record: VmRecord, error: ArmError) -> None:
+    failed = record.model_copy(
+        update={"state": VmState.FAILED, "error_code": error.code, "error_message": error.message}
+    )
+    try:
+        svc.arm.delete_nsg(record.name)
+    except ArmError as exc:
+        # Reconcile finds the NSG later (Failed records are cleaned up) and tries again.
+        log.warning("could not remove the NSG of failed VM %s: %s", record.name, exc)
+    svc.store.update_vm(failed)
+    svc.store.add_event(
+        record.id,
+        Event(
+            time=utcnow(),
+            actor="system",
+            action="create",
+            state=VmState.FAILED,
+            reason=f"Azure refused the create: {error.code}",
+            evidence={"code": error.code, "message": error.message, "status": error.status},
+        ),
+    )
+
+
+# --- actions ----------------------------------------------------------------------------------------
+
+
+def act(svc: Services, user: User, name: str, action: Action) -> VmRecord:
+    """start | stop (deallocate) | restart | delete: decided on the record as ARM shows it now."""
+    record = refresh(svc, owned(svc, user, name))
+    plan = plan_action(record, action)
+    if isinstance(plan, Refusal):
+        raise Problem(plan.status, "Conflict", plan.detail)
+    if plan is None:
+        return record
+    state, command = plan
+    try:
+        moved = svc.store.update_vm(
+            record.model_copy(update={"state": state, "action_at": svc.clock(), "error_code": None})
+        )
+    except Stale:
+        raise Problem(409, "Conflict", f"VM '{name}' changed while you asked to {action} it; look again") from None
+    svc.store.add_event(
+        moved.id,
+        Event(time=utcnow(), actor=user.name, action=action, state=state, reason=f"{user.name} asked"),
+    )
+    try:
+        svc.arm.begin_action(name, command)
+    except ArmError as exc:
+        if action == "delete" and exc.status == 404:
+            return moved
+        restore(svc, moved, record.state, exc, action)
+        raise from_arm(exc, f"{action} the VM") from None
+    return moved
+
+
+def restore(svc: Services, moved: VmRecord, state: VmState, error: ArmError, action: str) -> None:
+    try:
+        svc.store.update_vm(moved.model_copy(update={"state": state}))
+    except Stale:
+        return
+    svc.store.add_event(
+        moved.id,
+        Event(
+            time=utcnow(),
+            actor="system",
+            action=action,
+            state=state,
+            reason=f"Azure refused to {action} the VM: {error.code}",
+            evidence={"code": error.code, "message": error.message, "status": error.status},
+        ),
+    )

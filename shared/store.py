@@ -1,0 +1,244 @@
+"""Table storage: VM records, events, idempotency keys and API tokens (azure-data-tables).
+
+Every record update is conditional on the ETag it was read with; callers get `Conflict`/`Stale` and decide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+
+from shared.models import Event, VmRecord, VmState
+from shared.settings import Settings
+
+LIVE = "vm"
+ARCHIVE = "archive"
+_MAX_TICKS = 10**19 - 1
+
+
+class Conflict(Exception):
+    """The row already exists."""
+
+
+class Stale(Exception):
+    """The row changed since it was read (ETag mismatch) or vanished."""
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _newest_first_key(when: datetime) -> str:
+    ticks = int(when.timestamp() * 1_000_000)
+    return f"{_MAX_TICKS - ticks:019d}-{uuid.uuid4().hex[:8]}"
+
+
+def _record_entity(record: VmRecord, partition: str = LIVE, row: str | None = None) -> dict[str, Any]:
+    return {
+        "PartitionKey": partition,
+        "RowKey": row or record.name,
+        "owner": record.owner,
+        "state": record.state.value,
+        "doc": record.model_dump_json(),
+    }
+
+
+def _record(entity: Any) -> VmRecord:
+    record = VmRecord.model_validate_json(entity["doc"])
+    record.etag = entity.metadata["etag"]
+    return record
+
+
+@dataclass(frozen=True)
+class IdempotentAnswer:
+    fingerprint: str
+    salt: str
+    status: int | None
+    body: str | None
+    created_at: datetime
+
+
+class Store:
+    """One object per process; the TableClients it holds are thread-safe for our use."""
+
+    def __init__(self, service: TableServiceClient, prefix: str) -> None:
+        self._service = service
+        self.vms = service.get_table_client(f"{prefix}vms")
+        self.events = service.get_table_client(f"{prefix}events")
+        self.idempotency = service.get_table_client(f"{prefix}idempotency")
+        self.tokens = service.get_table_client(f"{prefix}tokens")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """Azurite (or any account) by connection string; in Azure, the endpoint and the managed identity."""
+        if settings.tables_connection:
+            service = TableServiceClient.from_connection_string(settings.tables_connection)
+        else:
+            from shared.cloud import identity_credential
+
+            assert settings.tables_endpoint is not None
+            service = TableServiceClient(endpoint=settings.tables_endpoint, credential=identity_credential(settings))
+        return cls(service, settings.table_prefix)
+
+    def tables(self) -> Iterable[TableClient]:
+        return (self.vms, self.events, self.idempotency, self.tokens)
+
+    def ensure_tables(self) -> None:
+        for table in self.tables():
+            with contextlib.suppress(ResourceExistsError):
+                table.create_table()
+
+    def ping(self) -> None:
+        """Raises if Table storage cannot be reached."""
+        next(iter(self.vms.query_entities("PartitionKey eq 'ping'", results_per_page=1)), None)
+
+    # --- VM records -------------------------------------------------------------------------------
+
+    def create_vm(self, record: VmRecord) -> VmRecord:
+        """Create-if-absent by name. A Deleted tombstone of the same name is archived and replaced."""
+        try:
+            meta = self.vms.create_entity(_record_entity(record))
+        except ResourceExistsError:
+            existing = self.get_vm(record.name)
+            if existing is None or existing.state != VmState.DELETED:
+                raise Conflict(record.name) from None
+            self.archive(existing)
+            try:
+                meta = self.vms.update_entity(
+                    _record_entity(record),
+                    mode=UpdateMode.REPLACE,
+                    etag=existing.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                raise Conflict(record.name) from None
+        return record.model_copy(update={"etag": meta["etag"]})
+
+    def archive(self, record: VmRecord) -> None:
+        self.vms.upsert_entity(_record_entity(record, ARCHIVE, f"{record.name}~{record.id}"))
+
+    def get_vm(self, name: str) -> VmRecord | None:
+        try:
+            return _record(self.vms.get_entity(LIVE, name))
+        except ResourceNotFoundError:
+            return None
+
+    def update_vm(self, record: VmRecord) -> VmRecord:
+        """Replace the record if nobody changed it since it was read; raises Stale otherwise."""
+        record = record.model_copy(update={"updated_at": datetime.now(UTC)})
+        try:
+            meta = self.vms.update_entity(
+                _record_entity(record),
+                mode=UpdateMode.REPLACE,
+                etag=record.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise Stale(record.name) from None
+        return record.model_copy(update={"etag": meta["etag"]})
+
+    def delete_vm_row(self, record: VmRecord) -> None:
+        """Remove a live row (used to roll back a create that never reached ARM)."""
+        try:
+            self.vms.delete_entity(LIVE, record.name, etag=record.etag, match_condition=MatchConditions.IfNotModified)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise Stale(record.name) from None
+
+    def list_vms(self, owner: str | None = None, include_deleted: bool = False) -> list[VmRecord]:
+        query = f"PartitionKey eq '{LIVE}'"
+        if owner is not None:
+            query += f" and owner eq '{_quote(owner)}'"
+        if not include_deleted:
+            query += f" and state ne '{VmState.DELETED.value}'"
+        return [_record(e) for e in self.vms.query_entities(query, select=["doc"], results_per_page=1000)]
+
+    # --- events -------------------------------------------------------------------------------------
+
+    def add_event(self, record_id: str, event: Event) -> None:
+        self.events.create_entity(
+            {
+                "PartitionKey": record_id,
+                "RowKey": _newest_first_key(event.time),
+                "doc": event.model_dump_json(),
+            }
+        )
+
+    def list_events(self, record_id: str, limit: int = 200) -> list[Event]:
+        entities = self.events.query_entities(
+            f"PartitionKey eq '{_quote(record_id)}'", select=["doc"], results_per_page=limit
+        )
+        events = []
+        for entity in entities:
+            events.append(Event.model_validate_json(entity["doc"]))
+            if len(events) >= limit:
+                break
+        return events
+
+    # --- idempotency keys ---------------------------------------------------------------------------
+
+    def claim_idempotency(
+        self, owner: str, key_hash: str, fingerprint: str, salt: str, now: datetime
+    ) -> IdempotentAnswer | None:
+        """Claim the key for this request; if someone already holds it, return what they stored."""
+        entity = {
+            "PartitionKey": owner,
+            "RowKey": key_hash,
+            "fingerprint": fingerprint,
+            "salt": salt,
+            "created_at": now,
+        }
+        try:
+            self.idempotency.create_entity(entity)
+            return None
+        except ResourceExistsError:
+            stored = self.idempotency.get_entity(owner, key_hash)
+        return IdempotentAnswer(
+            fingerprint=stored["fingerprint"],
+            salt=stored["salt"],
+            status=stored.get("status"),
+            body=stored.get("body"),
+            created_at=stored["created_at"],
+        )
+
+    def replace_idempotency(
+        self, owner: str, key_hash: str, fingerprint: str, salt: str, now: datetime, expected: datetime
+    ) -> bool:
+        """Take over an expired key; False if another request took it first."""
+        stored = self.idempotency.get_entity(owner, key_hash)
+        if stored["created_at"] != expected:
+            return False
+        try:
+            self.idempotency.update_entity(
+                {
+                    "PartitionKey": owner,
+                    "RowKey": key_hash,
+                    "fingerprint": fingerprint,
+                    "salt": salt,
+                    "created_at": now,
+                },
+                mode=UpdateMode.REPLACE,
+                etag=stored.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            return False
+        return True
+
+    def finish_idempotency(self, owner: str, key_hash: str, status: int, body: dict[str, Any]) -> None:
+        self.idempotency.update_entity(
+            {"PartitionKey": owner, "RowKey": key_hash, "status": status, "body": json.dumps(body)},
+            mode=UpdateMode.MERGE,
+        )
+
+    def release_idempotency(self, owner: str, key_hash: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self.idempotency.delete_entity(owner, key_hash)
