@@ -57,10 +57,8 @@ def _move(
     changes: dict[str, object] = {"state": state, **updates}
     if commands:
         changes["action_at"] = now
-    events = []
-    if state != record.state or updates.get("error_code"):
-        events.append(Event(time=now, actor=SYSTEM, action="reconcile", state=state, reason=reason))
-    return Step(record.model_copy(update=changes), events, commands)
+    event = Event(time=now, actor=SYSTEM, action="reconcile", state=state, reason=reason)
+    return Step(record.model_copy(update=changes), [event], commands)
 
 
 def _observed(record: VmRecord, vm: ObservedVm) -> VmRecord:
@@ -80,6 +78,7 @@ def reconcile(record: VmRecord, vm: ObservedVm | None, nsg_present: bool | None,
         return Step(record)
 
     if vm is None:
+        # Deleting an NSG is idempotent and cheap, so it is sent on every pass that still finds one.
         cleanup: list[Command] = ["delete_nsg"] if nsg_present else []
         gone: dict[str, object] = {"power_state": None, "still_billing": False}
         if state == VmState.CREATING:
@@ -102,7 +101,7 @@ def reconcile(record: VmRecord, vm: ObservedVm | None, nsg_present: bool | None,
                 )
             return Step(record.model_copy(update=gone), [], cleanup)
         if state in (VmState.FAILED, VmState.LOST):
-            return Step(record.model_copy(update=gone), [], cleanup if stale else [])
+            return Step(record.model_copy(update=gone), [], cleanup)
         return _move(record, now, VmState.LOST, "the VM no longer exists in Azure", cleanup, **gone)
 
     provisioning = vm.provisioning_state.lower()
@@ -151,16 +150,11 @@ def reconcile(record: VmRecord, vm: ObservedVm | None, nsg_present: bool | None,
     if state == VmState.CREATING:
         reason = "the VM is provisioned" if power == "running" else f"the VM is provisioned and {power}"
         return _move(seen, now, settled, reason)
+    billing = " but still allocated: compute bills until it is deallocated" if seen.still_billing else ""
     if settled != state:
-        return _move(seen, now, settled, f"the VM became {power} outside the control plane")
+        return _move(seen, now, settled, f"the VM became {power} outside the control plane{billing}")
     if seen.still_billing and not record.still_billing:
-        return _move(
-            seen,
-            now,
-            settled,
-            "the VM is stopped but still allocated: compute still bills until it is deallocated",
-            error_code=None,
-        )
+        return _move(seen, now, settled, f"the VM is stopped{billing}")
     return Step(seen)
 
 

@@ -100,6 +100,9 @@ def persist(svc: Services, before: VmRecord, after: VmRecord, events: list[Event
     """Write a reconciled record (ETag-checked), its events, then the ARM calls it owes."""
     unchanged = {"updated_at", "etag"}
     if after.model_dump(exclude=unchanged) == before.model_dump(exclude=unchanged):
+        # Only idempotent clean-up (NSG deletion) is owed without a change to the record.
+        for command in commands:
+            send(svc, before.name, command)
         return before
     try:
         saved = svc.store.update_vm(after)

@@ -1,0 +1,256 @@
+"""The local stack: Azurite (tables), the ARM simulator and the API under uvicorn, on one machine.
+
+`python -m tools.devstack` (what `make dev` runs) starts all of it in the foreground on the contract ports,
+writes `.devstack/env`, and stops every process on Ctrl-C or SIGTERM. The test fixtures use the same
+pieces on free ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000d5a1"
+RESOURCE_GROUP = "rg-dsvm-workload"
+LOCATION = "eastus"
+# Azurite's published development account key (the same in every Azurite install; not a secret).
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # noqa: S105
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on port {port} within {timeout} s")
+
+
+@dataclass
+class Service:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: IO[bytes] | None = None
+
+    def stop(self) -> None:
+        """Stop the whole process group: a server's children must not outlive it."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self.log is not None:
+            self.log.close()
+
+
+def spawn(name: str, args: list[str], log_path: Path | None, env: dict[str, str] | None = None) -> Service:
+    log = log_path.open("ab") if log_path else None
+    process = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=log or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return Service(name, process, log)
+
+
+@dataclass
+class Stack:
+    """Addresses and settings of a running stack."""
+
+    state_dir: Path
+    tables_port: int
+    arm_port: int
+    api_port: int
+    services: list[Service] = field(default_factory=list)
+    subnet_id: str = ""
+
+    @property
+    def arm_url(self) -> str:
+        return f"https://127.0.0.1:{self.arm_port}"
+
+    @property
+    def arm_ca(self) -> Path:
+        return self.state_dir / "armsim" / "ca.pem"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}/api"
+
+    @property
+    def tables_connection(self) -> str:
+        return (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={AZURITE_KEY};TableEndpoint=http://127.0.0.1:{self.tables_port}/devstoreaccount1"
+        )
+
+    def app_env(self) -> dict[str, str]:
+        """The API's settings (see shared/settings.py) for this stack."""
+        return {
+            "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION_ID,
+            "DSVM_RESOURCE_GROUP": RESOURCE_GROUP,
+            "DSVM_LOCATION": LOCATION,
+            "DSVM_SUBNET_ID": self.subnet_id,
+            "DSVM_TABLES_CONNECTION": self.tables_connection,
+            "ARM_ENDPOINT": self.arm_url,
+            "ARM_CA_BUNDLE": str(self.arm_ca),
+            "ARM_POLLING_INTERVAL": "1",
+        }
+
+    def start_tables(self, in_memory: bool = False) -> None:
+        data = self.state_dir / "azurite"
+        data.mkdir(parents=True, exist_ok=True)
+        args = [
+            str(ROOT / "node_modules" / ".bin" / "azurite-table"),
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            str(self.tables_port),
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+        ]
+        args += ["--inMemoryPersistence"] if in_memory else ["--location", str(data)]
+        service = spawn("azurite", args, self.state_dir / "azurite.log")
+        self.services.append(service)
+        wait_for_port(self.tables_port, service.process)
+
+    def start_arm(self, *extra: str) -> None:
+        cert_dir = self.arm_ca.parent
+        cert_dir.mkdir(parents=True, exist_ok=True)
+        args = [PYTHON, "-m", "tools.armsim", "--host", "127.0.0.1", "--port", str(self.arm_port)]
+        service = spawn("armsim", [*args, "--cert-dir", str(cert_dir), *extra], self.state_dir / "armsim.log")
+        self.services.append(service)
+        wait_for_port(self.arm_port, service.process)
+        self.seed()
+
+    def seed(self) -> None:
+        """The workload resource group, VNet and subnet the control plane expects to find."""
+        response = httpx.post(
+            f"{self.arm_url}/_sim/seed",
+            json={
+                "resource_group": RESOURCE_GROUP,
+                "location": LOCATION,
+                "vnet": "vnet-dsvm",
+                "address_prefix": "10.20.0.0/16",
+                "subnet": "snet-dsvm",
+                "subnet_prefix": "10.20.0.0/20",
+            },
+            verify=str(self.arm_ca),
+        )
+        response.raise_for_status()
+        self.subnet_id = response.json()["subnet_id"]
+
+    def start_api(self, extra_env: dict[str, str] | None = None) -> None:
+        args = [PYTHON, "-m", "uvicorn", "--factory", "shared.api:app_from_env"]
+        args += ["--host", "127.0.0.1", "--port", str(self.api_port), "--log-level", "warning", "--no-access-log"]
+        service = spawn("api", args, self.state_dir / "api.log", {**self.app_env(), **(extra_env or {})})
+        self.services.append(service)
+        wait_for_port(self.api_port, service.process)
+
+    def issue_token(self, user: str, admin: bool) -> str:
+        args = [PYTHON, "-m", "shared.admin", "issue-token", "--user", user, "--note", "local stack"]
+        result = subprocess.run(
+            [*args, "--admin"] if admin else args,
+            cwd=ROOT,
+            env={**os.environ, **self.app_env()},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result.stdout.strip()
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+        self.services.clear()
+
+
+@contextlib.contextmanager
+def running(stack: Stack) -> Iterator[Stack]:
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def write_env(stack: Stack, token: str) -> Path:
+    values = {
+        "DSVM_API": stack.api_url,
+        "DSVM_TOKEN": token,
+        "ARMSIM_URL": stack.arm_url,
+        "ARMSIM_CA": str(stack.arm_ca),
+        **stack.app_env(),
+    }
+    path = stack.state_dir / "env"
+    path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    path.chmod(0o600)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.devstack", description=__doc__)
+    parser.add_argument("--state-dir", type=Path, default=ROOT / ".devstack")
+    parser.add_argument("--user", default="dev@example.com", help="the bootstrap admin the token is issued to")
+    args = parser.parse_args(argv)
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    stack = Stack(args.state_dir, tables_port=10002, arm_port=8443, api_port=7071)
+    with running(stack):
+        try:
+            stack.start_tables()
+            stack.start_arm()
+            stack.start_api()
+            env_path = write_env(stack, stack.issue_token(args.user, admin=True))
+            health = httpx.get(f"{stack.api_url}/health", timeout=30)
+            print(f"API        {stack.api_url}  (health: {health.status_code})")
+            print(f"ARM sim    {stack.arm_url}  (CA {stack.arm_ca})")
+            print(f"Tables     http://127.0.0.1:{stack.tables_port}/devstoreaccount1")
+            print(f"Settings   {env_path}  (source it: set -a; . {env_path}; set +a)")
+            print("Logs       " + ", ".join(str(args.state_dir / f"{s.name}.log") for s in stack.services))
+            print("Ctrl-C stops everything.", flush=True)
+            while all(s.process.poll() is None for s in stack.services):
+                time.sleep(0.5)
+            dead = [s.name for s in stack.services if s.process.poll() is not None]
+            print(f"stopped: {', '.join(dead)} exited; see its log", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("stopping", file=sys.stderr)
+            return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
