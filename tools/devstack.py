@@ -28,7 +28,7 @@ SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000d5a1"
 RESOURCE_GROUP = "rg-dsvm-workload"
 LOCATION = "eastus"
 # Azurite's published development account key (the same in every Azurite install; not a secret).
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # noqa: S105
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
 def free_port() -> int:
