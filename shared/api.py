@@ -8,22 +8,26 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import idempotency, operations
-from shared.auth import easy_auth_user, resolve_token
+from shared.auth import TokenInfo, easy_auth_user, issue_token, list_tokens, resolve_token, revoke_token
 from shared.cloud import Arm, ArmError
 from shared.models import CreateVm, EventList, User, VmList, VmView
 from shared.operations import Services
+from shared.policy import Policy, PolicyOverride, usage
 from shared.problems import PROBLEM_JSON, FieldProblem, Problem, ProblemBody, from_arm
+from shared.ratelimit import RateLimiter
 from shared.settings import Settings
-from shared.store import Store
+from shared.store import Stale, Store
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +38,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     for status, text in {
         400: "Azure refused the request",
         401: "No or unknown credentials",
+        403: "Admins only",
         404: "No such VM (or not yours)",
         409: "Conflicting state",
         413: "Body too large",
         415: "Body is not JSON",
+        412: "The ETag in If-Match is stale: read again",
         422: "Invalid input; `errors` names the fields",
+        428: "If-Match is required",
         429: "Too many requests",
         502: "Azure failed",
         503: "A dependency is unavailable",
@@ -111,7 +118,27 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
             headers={"WWW-Authenticate": 'Bearer realm="dsvm"'},
         )
 
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+
+    def mutating_user(user: Annotated[User, Depends(current_user)]) -> User:
+        wait = limiter.check(user.name)
+        if wait:
+            raise Problem(
+                429,
+                "Too Many Requests",
+                f"At most {limiter.per_minute} changes a minute per person; try again in {wait} s.",
+                headers={"Retry-After": str(wait)},
+            )
+        return user
+
+    def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
+        if not user.is_admin:
+            raise Problem(403, "Forbidden", "Only admins may do this.")
+        return user
+
     Caller = Annotated[User, Depends(current_user)]
+    Changer = Annotated[User, Depends(mutating_user)]
+    Admin = Annotated[User, Depends(admin_user)]
     Svc = Annotated[Services, Depends(svc)]
 
     @app.middleware("http")
@@ -201,9 +228,83 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         return JSONResponse({"status": "ok", "checks": checks})
 
     @app.get("/api/me", tags=["identity"], responses={401: ERRORS[401]})
-    def me(user: Caller) -> User:
-        """Who the caller is."""
-        return user
+    def me(user: Caller, svc: Svc) -> Me:
+        """Who the caller is, their role, and their usage against each limit."""
+        policy = svc.policy_for(user.name)
+        held = usage(svc.store.list_vms(owner=user.name), svc.arm.size_vcpus())
+        return Me(
+            user=user.name,
+            role="admin" if user.is_admin else "user",
+            usage={
+                "vms": Limit(used=held.vms, limit=policy.max_vms_per_user),
+                "vcpus": Limit(used=held.vcpus, limit=policy.max_vcpus_per_user),
+            },
+            policy=policy,
+        )
+
+    @app.post("/api/tokens", status_code=201, tags=["identity"], responses={k: ERRORS[k] for k in (401, 403, 422)})
+    def create_token(body: NewToken, admin: Admin, svc: Svc) -> IssuedToken:
+        """Issue a personal API token. The token is shown in this answer only; it is stored as a hash."""
+        expires = timedelta(days=body.expires_in_days) if body.expires_in_days else None
+        token_id, token = issue_token(svc.store, body.user.lower(), body.admin, expires, body.note)
+        info = next(t for t in list_tokens(svc.store, body.user.lower()) if t.id == token_id)
+        return IssuedToken(**info.model_dump(), token=token)
+
+    @app.get("/api/tokens", tags=["identity"], responses={k: ERRORS[k] for k in (401, 403)})
+    def get_tokens(admin: Admin, svc: Svc, user: Annotated[str | None, Query(max_length=256)] = None) -> TokenList:
+        """Every token's metadata (never the token itself)."""
+        return TokenList(value=list_tokens(svc.store, user))
+
+    @app.delete(
+        "/api/tokens/{token_id}", status_code=204, tags=["identity"], responses={k: ERRORS[k] for k in (401, 403, 404)}
+    )
+    def delete_token(token_id: str, admin: Admin, svc: Svc) -> Response:
+        """Revoke a token at once."""
+        if not revoke_token(svc.store, token_id):
+            raise Problem(404, "Not Found", f"no token with id '{token_id}'")
+        return Response(status_code=204)
+
+    @app.get("/api/policy", tags=["policy"], responses={401: ERRORS[401]})
+    def get_policy(user: Caller, svc: Svc, response: Response) -> Policy:
+        """The team policy. Its `ETag` goes in `If-Match` when an admin changes it."""
+        policy, etag = svc.team_policy()
+        response.headers["ETag"] = etag or DEFAULTS_ETAG
+        return policy
+
+    @app.put("/api/policy", tags=["policy"], responses={k: ERRORS[k] for k in (401, 403, 412, 422, 428)})
+    def put_policy(
+        body: Policy,
+        admin: Admin,
+        svc: Svc,
+        response: Response,
+        if_match: Annotated[str | None, Header(description="The ETag from GET /api/policy")] = None,
+    ) -> Policy:
+        """Replace the team policy (admins). A stale `If-Match` → 412, so two admins cannot overwrite each other."""
+        etag = write_doc(svc, operations.POLICY_PARTITION, operations.TEAM_POLICY, body.model_dump_json(), if_match)
+        response.headers["ETag"] = etag
+        return body
+
+    @app.get("/api/policy/users/{user}", tags=["policy"], responses={k: ERRORS[k] for k in (401, 403)})
+    def get_override(user: str, admin: Admin, svc: Svc, response: Response) -> PolicyOverride:
+        """One user's exceptions to the team policy (empty if none)."""
+        override, etag = svc.override(user.lower())
+        response.headers["ETag"] = etag or DEFAULTS_ETAG
+        return override or PolicyOverride()
+
+    @app.put("/api/policy/users/{user}", tags=["policy"], responses={k: ERRORS[k] for k in (401, 403, 412, 422, 428)})
+    def put_override(
+        user: str,
+        body: PolicyOverride,
+        admin: Admin,
+        svc: Svc,
+        response: Response,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> PolicyOverride:
+        """Set one user's exceptions (admins), ETag-checked like the team policy."""
+        response.headers["ETag"] = write_doc(
+            svc, operations.OVERRIDE_PARTITION, user.lower(), body.model_dump_json(), if_match
+        )
+        return body
 
     @app.post(
         "/api/vms",
@@ -215,7 +316,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         body: CreateVm,
         request: Request,
         response: Response,
-        user: Caller,
+        user: Changer,
         svc: Svc,
         idempotency_key: Annotated[
             str | None,
@@ -251,7 +352,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         tags=["vms"],
         responses={k: ERRORS[k] for k in (401, 404, 409, 502, 503)},
     )
-    def delete_vm(name: str, response: Response, user: Caller, svc: Svc) -> VmView:
+    def delete_vm(name: str, response: Response, user: Changer, svc: Svc) -> VmView:
         """Delete the VM and everything it owns (NIC, public IP, OS disk, NSG). The record stays as a tombstone."""
         record = operations.act(svc, user, name, "delete")
         response.headers["Location"] = f"/api/vms/{record.name}"
@@ -264,7 +365,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         responses={k: ERRORS[k] for k in (401, 404, 409, 502, 503)},
     )
     def power(
-        name: str, action: Literal["start", "stop", "restart"], response: Response, user: Caller, svc: Svc
+        name: str, action: Literal["start", "stop", "restart"], response: Response, user: Changer, svc: Svc
     ) -> VmView:
         """start, stop (deallocate: compute billing stops) or restart."""
         record = operations.act(svc, user, name, action)
@@ -278,6 +379,49 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         return EventList(value=svc.store.list_events(record.id, limit))
 
     return app
+
+
+DEFAULTS_ETAG = '"defaults"'
+
+
+def write_doc(svc: Services, partition: str, row: str, doc: str, if_match: str | None) -> str:
+    if if_match is None:
+        raise Problem(428, "Precondition Required", "Send the ETag from the last GET in If-Match.")
+    try:
+        return svc.store.put_doc(partition, row, doc, None if if_match == DEFAULTS_ETAG else if_match)
+    except Stale:
+        raise Problem(412, "Precondition Failed", "It changed since you read it; GET it again and retry.") from None
+
+
+class Limit(BaseModel):
+    used: float
+    limit: float
+
+
+class Me(BaseModel):
+    user: str
+    role: Literal["admin", "user"]
+    usage: dict[str, Limit]
+    policy: Policy
+
+
+class NewToken(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"user": "ana@example.com", "expires_in_days": 90}]}
+    )
+
+    user: str = Field(min_length=3, max_length=256, pattern=r"^[^\s/\\#?']+$")
+    admin: bool = False
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    note: str = Field(default="", max_length=200)
+
+
+class IssuedToken(TokenInfo):
+    token: str = Field(description="Shown once; store it in a secret manager")
+
+
+class TokenList(BaseModel):
+    value: list[TokenInfo]
 
 
 def client_ip(request: Request) -> str | None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
+from pydantic import BaseModel
 
 from shared.models import User
 from shared.store import Store
@@ -94,3 +95,36 @@ def easy_auth_user(header: str, admin_role: str) -> User | None:
     if not name:
         return None
     return User(name=str(name).lower(), is_admin=admin_role in roles)
+
+
+class TokenInfo(BaseModel):
+    """A token as admins see it: never the token or its hash."""
+
+    id: str
+    user: str
+    is_admin: bool
+    note: str = ""
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used: datetime | None = None
+    revoked: bool = False
+
+
+def list_tokens(store: Store, user: str | None = None) -> list[TokenInfo]:
+    query = f"PartitionKey eq '{TOKENS_PARTITION}'"
+    if user is not None:
+        query += " and user eq '{}'".format(user.replace("'", "''"))
+    return [TokenInfo.model_validate(dict(entity)) for entity in store.tokens.query_entities(query)]
+
+
+def revoke_token(store: Store, token_id: str) -> bool:
+    """Revoke at once (the row stays, for the audit trail); False if there is no such token."""
+    query = "PartitionKey eq '{}' and id eq '{}'".format(TOKENS_PARTITION, token_id.replace("'", "''"))
+    found = False
+    for entity in store.tokens.query_entities(query, select=["PartitionKey", "RowKey"]):
+        store.tokens.update_entity(
+            {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"], "revoked": True},
+            mode=UpdateMode.MERGE,
+        )
+        found = True
+    return found

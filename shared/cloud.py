@@ -152,6 +152,7 @@ class Arm:
         self._lock = threading.Lock()
         self._compute: ComputeManagementClient | None = None
         self._network: NetworkManagementClient | None = None
+        self._vcpus: dict[str, int] | None = None
 
     def client_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -238,6 +239,16 @@ class Arm:
         except Exception as exc:
             raise _arm_error(exc) from exc
         return True
+
+    def size_vcpus(self) -> dict[str, int]:
+        """vCPUs of every size offered in the workload region (one ARM call per process)."""
+        if self._vcpus is None:
+            try:
+                sizes = self.compute.virtual_machine_sizes.list(self.settings.location)
+                self._vcpus = {str(size.name): int(size.number_of_cores or 0) for size in sizes}
+            except Exception as exc:
+                raise _arm_error(exc) from exc
+        return self._vcpus
 
     # --- writes -------------------------------------------------------------------------------------
 

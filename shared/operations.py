@@ -5,21 +5,27 @@ Handlers call these; so does the sweeper. Nothing here waits for ARM to finish a
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared.cloud import Arm, ArmError, ObservedVm
 from shared.lifecycle import Action, Command, Refusal, plan_action, reconcile
 from shared.models import CreateVm, Event, User, VmRecord, VmState, VmView
-from shared.policy import Policy, check_create, default_cidrs
+from shared.policy import Policy, PolicyOverride, check_create, check_quota, default_cidrs, effective, usage
 from shared.problems import FieldProblem, Problem, from_arm, not_found
 from shared.settings import Settings
 from shared.store import Conflict, Stale, Store
 
 log = logging.getLogger(__name__)
+
+POLICY_PARTITION = "policy"
+TEAM_POLICY = "team"
+OVERRIDE_PARTITION = "override"
 
 
 def utcnow() -> datetime:
@@ -35,9 +41,19 @@ class Services:
     arm: Arm
     clock: Callable[[], datetime] = utcnow
 
-    @property
-    def policy(self) -> Policy:
-        return Policy.from_settings(self.settings)
+    def team_policy(self) -> tuple[Policy, str | None]:
+        """The admin-edited policy and its ETag, or the settings' defaults (ETag None) if never edited."""
+        doc, etag = self.store.get_doc(POLICY_PARTITION, TEAM_POLICY)
+        if doc is None:
+            return Policy.from_settings(self.settings), None
+        return Policy.model_validate_json(doc), etag
+
+    def override(self, user: str) -> tuple[PolicyOverride | None, str | None]:
+        doc, etag = self.store.get_doc(OVERRIDE_PARTITION, user)
+        return (PolicyOverride.model_validate_json(doc) if doc else None), etag
+
+    def policy_for(self, user: str) -> Policy:
+        return effective(self.team_policy()[0], self.override(user)[0])
 
 
 # --- reads ------------------------------------------------------------------------------------------
@@ -168,8 +184,8 @@ def new_record(request: CreateVm, user: User, policy: Policy, settings: Settings
     )
 
 
-def validate_create(svc: Services, request: CreateVm) -> None:
-    errors = check_create(request, svc.policy)
+def validate_create(request: CreateVm, policy: Policy, location: str) -> None:
+    errors = check_create(request, policy, location)
     if errors:
         raise Problem(
             422,
@@ -179,14 +195,48 @@ def validate_create(svc: Services, request: CreateVm) -> None:
         )
 
 
+def vcpus_needed(svc: Services, size: str) -> int:
+    vcpus = svc.arm.size_vcpus().get(size)
+    if vcpus is None:
+        raise Problem(
+            422,
+            "Unprocessable Content",
+            f"{size} is not offered in {svc.settings.location}.",
+            errors=[FieldProblem(field="size", message=f"not offered in {svc.settings.location}")],
+        )
+    return vcpus
+
+
+@contextlib.contextmanager
+def quota_held(svc: Services, owner: str, policy: Policy, size: str) -> Iterator[None]:
+    """Check the user's quota and keep it locked while the caller takes the slot (create or start).
+
+    The lease serialises one user's concurrent creates, so parallel requests cannot overrun the quota.
+    """
+    needed = vcpus_needed(svc, size)
+    try:
+        with svc.store.lease(f"quota-{hashlib.sha256(owner.encode()).hexdigest()[:32]}"):
+            held = usage(svc.store.list_vms(owner=owner), svc.arm.size_vcpus())
+            refusal = check_quota(held, needed, policy)
+            if refusal is not None:
+                raise Problem(409, "Quota exceeded", refusal, code="UserQuotaExceeded")
+            yield
+    except Stale:
+        raise Problem(
+            503, "Busy", "Too many of your requests at once; try again.", headers={"Retry-After": "2"}
+        ) from None
+
+
 def create(svc: Services, user: User, request: CreateVm, caller_ip: str | None) -> VmRecord:
     """Record → NSG → VM create started. ARM refusing leaves a Failed record and no resources."""
-    validate_create(svc, request)
-    record = new_record(request, user, svc.policy, svc.settings, caller_ip)
-    try:
-        record = svc.store.create_vm(record)
-    except Conflict:
-        raise Problem(409, "Conflict", f"a VM named '{request.name}' already exists") from None
+    policy = svc.policy_for(user.name)
+    validate_create(request, policy, svc.settings.location)
+    record = new_record(request, user, policy, svc.settings, caller_ip)
+    with quota_held(svc, user.name, policy, record.size):
+        try:
+            record = svc.store.create_vm(record)
+        except Conflict:
+            raise Problem(409, "Conflict", f"a VM named '{request.name}' already exists") from None
     svc.store.add_event(
         record.id,
         Event(
@@ -195,11 +245,7 @@ def create(svc: Services, user: User, request: CreateVm, caller_ip: str | None) 
             action="create",
             state=VmState.CREATING,
             reason=f"{user.name} asked for a {record.size} VM",
-            evidence={
-                "size": record.size,
-                "image": record.image.value,
-                "allowed_cidrs": record.allowed_cidrs,
-            },
+            evidence={"size": record.size, "image": record.image.value, "allowed_cidrs": record.allowed_cidrs},
         ),
     )
     password = request.admin_password.get_secret_value() if request.admin_password else None
@@ -247,15 +293,13 @@ def act(svc: Services, user: User, name: str, action: Action) -> VmRecord:
     if plan is None:
         return record
     state, command = plan
-    try:
-        moved = svc.store.update_vm(
-            record.model_copy(update={"state": state, "action_at": svc.clock(), "error_code": None})
-        )
-    except Stale:
-        raise Problem(409, "Conflict", f"VM '{name}' changed while you asked to {action} it; look again") from None
+    if action == "start" and not record.still_billing:
+        with quota_held(svc, record.owner, svc.policy_for(record.owner), record.size):
+            moved = take(svc, record, state, action)
+    else:
+        moved = take(svc, record, state, action)
     svc.store.add_event(
-        moved.id,
-        Event(time=utcnow(), actor=user.name, action=action, state=state, reason=f"{user.name} asked"),
+        moved.id, Event(time=utcnow(), actor=user.name, action=action, state=state, reason=f"{user.name} asked")
     )
     try:
         svc.arm.begin_action(name, command)
@@ -265,6 +309,18 @@ def act(svc: Services, user: User, name: str, action: Action) -> VmRecord:
         restore(svc, moved, record.state, exc, action)
         raise from_arm(exc, f"{action} the VM") from None
     return moved
+
+
+def take(svc: Services, record: VmRecord, state: VmState, action: str) -> VmRecord:
+    """Move the record into the action's state, unless someone else moved it first."""
+    try:
+        return svc.store.update_vm(
+            record.model_copy(update={"state": state, "action_at": svc.clock(), "error_code": None})
+        )
+    except Stale:
+        raise Problem(
+            409, "Conflict", f"VM '{record.name}' changed while you asked to {action} it; look again"
+        ) from None
 
 
 def restore(svc: Services, moved: VmRecord, state: VmState, error: ArmError, action: str) -> None:

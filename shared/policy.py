@@ -1,40 +1,102 @@
-"""The team's rules for what a create may ask for (pure: plain data in, field errors out)."""
+"""The team's rules: what a create may ask for and how much one person may run (pure: data in, errors out).
+
+The defaults come from settings; admins keep an editable copy in Table storage, with per-user overrides.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from shared.models import CreateVm, DiskType
+from shared.models import CreateVm, DiskType, VmRecord, VmState
 from shared.settings import Settings
 
 # Widest source range a VM may open its ports to unless policy allows open CIDRs.
 WIDEST_PREFIX = 16
+# States whose VM holds (or is about to hold) compute: they count against a user's quota.
+ALLOCATED_STATES = frozenset({VmState.CREATING, VmState.RUNNING, VmState.STARTING, VmState.RESTARTING})
 
 
 class Policy(BaseModel):
-    allowed_sizes: list[str]
-    allowed_disk_types: list[DiskType] = Field(default_factory=lambda: list(DiskType))
-    max_os_disk_gb: int
-    default_ttl_hours: int
-    max_ttl_hours: int
-    max_budget_usd: float
-    allow_open_cidr: bool
-    max_snooze_hours: int
+    """The team's limits. `GET/PUT /api/policy`; per-user overrides under `/api/policy/users/{user}`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "allowed_sizes": ["Standard_D4s_v5", "Standard_E8s_v5"],
+                    "allowed_regions": ["eastus"],
+                    "allowed_disk_types": ["Premium_LRS", "StandardSSD_LRS"],
+                    "max_os_disk_gb": 1024,
+                    "default_ttl_hours": 12,
+                    "max_ttl_hours": 336,
+                    "max_budget_usd": 1000,
+                    "monthly_budget_usd": 500,
+                    "max_vms_per_user": 5,
+                    "max_vcpus_per_user": 64,
+                    "allow_open_cidr": False,
+                    "max_snooze_hours": 12,
+                }
+            ]
+        },
+    )
+
+    allowed_sizes: list[str] = Field(min_length=1, max_length=200)
+    allowed_regions: list[str] = Field(default_factory=list, max_length=50, description="Empty: any region")
+    allowed_disk_types: list[DiskType] = Field(default_factory=lambda: list(DiskType), min_length=1)
+    max_os_disk_gb: int = Field(ge=30, le=4095)
+    default_ttl_hours: int = Field(ge=1)
+    max_ttl_hours: int = Field(ge=1)
+    max_budget_usd: float = Field(gt=0, description="Largest budget_usd one VM may carry")
+    monthly_budget_usd: float = Field(gt=0, description="What one person's VMs may cost per calendar month")
+    max_vms_per_user: int = Field(ge=0)
+    max_vcpus_per_user: int = Field(ge=0)
+    allow_open_cidr: bool = Field(description="Allow source ranges wider than /16, including 0.0.0.0/0")
+    max_snooze_hours: int = Field(ge=1)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
         return cls(
             allowed_sizes=settings.allowed_sizes,
+            allowed_regions=settings.allowed_regions,
             max_os_disk_gb=settings.max_os_disk_gb,
             default_ttl_hours=settings.default_ttl_hours,
             max_ttl_hours=settings.max_ttl_hours,
             max_budget_usd=settings.max_budget_usd,
+            monthly_budget_usd=settings.monthly_budget_usd,
+            max_vms_per_user=settings.max_vms_per_user,
+            max_vcpus_per_user=settings.max_vcpus_per_user,
             allow_open_cidr=settings.allow_open_cidr,
             max_snooze_hours=settings.max_snooze_hours,
         )
+
+
+class PolicyOverride(BaseModel):
+    """Per-user exceptions to the team policy; unset fields follow the team policy."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"max_vms_per_user": 10, "monthly_budget_usd": 2000}]}
+    )
+
+    allowed_sizes: list[str] | None = Field(default=None, min_length=1, max_length=200)
+    max_os_disk_gb: int | None = Field(default=None, ge=30, le=4095)
+    max_ttl_hours: int | None = Field(default=None, ge=1)
+    max_budget_usd: float | None = Field(default=None, gt=0)
+    monthly_budget_usd: float | None = Field(default=None, gt=0)
+    max_vms_per_user: int | None = Field(default=None, ge=0)
+    max_vcpus_per_user: int | None = Field(default=None, ge=0)
+    allow_open_cidr: bool | None = None
+    max_snooze_hours: int | None = Field(default=None, ge=1)
+
+
+def effective(policy: Policy, override: PolicyOverride | None) -> Policy:
+    if override is None:
+        return policy
+    return policy.model_copy(update=override.model_dump(exclude_none=True))
 
 
 @dataclass(frozen=True)
@@ -43,12 +105,13 @@ class FieldError:
     message: str
 
 
-def check_create(request: CreateVm, policy: Policy) -> list[FieldError]:
+def check_create(request: CreateVm, policy: Policy, location: str) -> list[FieldError]:
     errors = []
     if request.size not in policy.allowed_sizes:
-        errors.append(
-            FieldError("size", f"{request.size!r} is not allowed; choose one of {', '.join(policy.allowed_sizes)}")
-        )
+        allowed = ", ".join(policy.allowed_sizes)
+        errors.append(FieldError("size", f"{request.size!r} is not allowed; choose one of {allowed}"))
+    if policy.allowed_regions and location not in policy.allowed_regions:
+        errors.append(FieldError("location", f"VMs may not be created in {location} by policy"))
     if request.os_disk_gb > policy.max_os_disk_gb:
         errors.append(FieldError("os_disk_gb", f"at most {policy.max_os_disk_gb} GB is allowed"))
     if request.os_disk_type not in policy.allowed_disk_types:
@@ -69,8 +132,32 @@ def check_create(request: CreateVm, policy: Policy) -> list[FieldError]:
     return errors
 
 
+@dataclass(frozen=True)
+class Usage:
+    vms: int
+    vcpus: int
+
+
+def usage(records: Iterable[VmRecord], vcpus_of: dict[str, int]) -> Usage:
+    """What a user's VMs hold now: allocated (creating, running, starting, restarting) VMs and their vCPUs."""
+    held = [r for r in records if r.state in ALLOCATED_STATES or (r.state == VmState.STOPPED and r.still_billing)]
+    return Usage(vms=len(held), vcpus=sum(vcpus_of.get(r.size, 0) for r in held))
+
+
+def check_quota(current: Usage, adding_vcpus: int, policy: Policy) -> str | None:
+    """Why one more VM of `adding_vcpus` would break the user's quota, or None if it fits."""
+    if current.vms + 1 > policy.max_vms_per_user:
+        return f"you already run {current.vms} of your {policy.max_vms_per_user} VMs; stop or delete one first"
+    if current.vcpus + adding_vcpus > policy.max_vcpus_per_user:
+        return (
+            f"this VM needs {adding_vcpus} vCPUs and you hold {current.vcpus} of your {policy.max_vcpus_per_user}; "
+            "choose a smaller size or stop another VM"
+        )
+    return None
+
+
 def default_cidrs(caller_ip: str | None) -> list[str] | None:
-    """The caller's own address as a /32, or None if it is not a usable public IPv4 address."""
+    """The caller's own address as a /32, or None if it is not an IPv4 address."""
     if caller_ip is None:
         return None
     try:

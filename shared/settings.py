@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     max_budget_usd: float = Field(default=1000.0, alias="DSVM_MAX_BUDGET_USD", gt=0)
     allow_open_cidr: bool = Field(default=False, alias="DSVM_ALLOW_OPEN_CIDR")
     max_snooze_hours: int = Field(default=12, alias="DSVM_MAX_SNOOZE_HOURS", ge=1)
+    allowed_regions: Annotated[list[str], NoDecode] = Field(default=[], alias="DSVM_ALLOWED_REGIONS")
+    max_vms_per_user: int = Field(default=5, alias="DSVM_MAX_VMS_PER_USER", ge=0)
+    max_vcpus_per_user: int = Field(default=64, alias="DSVM_MAX_VCPUS_PER_USER", ge=0)
+    monthly_budget_usd: float = Field(default=500.0, alias="DSVM_MONTHLY_BUDGET_USD", gt=0)
+    rate_limit_per_minute: int = Field(default=30, alias="DSVM_RATE_LIMIT_PER_MINUTE", ge=1)
 
     # Sweeper.
     sweep_schedule: str = Field(default="0 */5 * * * *", alias="SWEEP_SCHEDULE")
@@ -78,7 +83,7 @@ class Settings(BaseSettings):
     notify_webhook_url: str | None = Field(default=None, alias="NOTIFY_WEBHOOK_URL")
     notify_lead_minutes: int = Field(default=30, alias="NOTIFY_LEAD_MINUTES", ge=0)
 
-    _split = field_validator("allowed_sizes", mode="before")(_csv)
+    _split = field_validator("allowed_sizes", "allowed_regions", mode="before")(_csv)
 
     @field_validator("subnet_id")
     @classmethod

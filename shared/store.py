@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
@@ -76,6 +78,7 @@ class Store:
         self.events = service.get_table_client(f"{prefix}events")
         self.idempotency = service.get_table_client(f"{prefix}idempotency")
         self.tokens = service.get_table_client(f"{prefix}tokens")
+        self.policy = service.get_table_client(f"{prefix}policy")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -90,7 +93,7 @@ class Store:
         return cls(service, settings.table_prefix)
 
     def tables(self) -> Iterable[TableClient]:
-        return (self.vms, self.events, self.idempotency, self.tokens)
+        return (self.vms, self.events, self.idempotency, self.tokens, self.policy)
 
     def ensure_tables(self) -> None:
         for table in self.tables():
@@ -242,3 +245,73 @@ class Store:
     def release_idempotency(self, owner: str, key_hash: str) -> None:
         with contextlib.suppress(ResourceNotFoundError):
             self.idempotency.delete_entity(owner, key_hash)
+
+    # --- policy documents and per-user leases ---------------------------------------------------------
+
+    def get_doc(self, partition: str, row: str) -> tuple[str | None, str | None]:
+        """(JSON document, ETag) or (None, None)."""
+        try:
+            entity = self.policy.get_entity(partition, row)
+        except ResourceNotFoundError:
+            return None, None
+        return entity["doc"], entity.metadata["etag"]
+
+    def put_doc(self, partition: str, row: str, doc: str, etag: str | None) -> str:
+        """Write a document if it is still at `etag` (None: only if it does not exist yet); raises Stale."""
+        entity = {"PartitionKey": partition, "RowKey": row, "doc": doc}
+        try:
+            if etag is None:
+                meta = self.policy.create_entity(entity)
+            else:
+                meta = self.policy.update_entity(
+                    entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+                )
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+            raise Stale(f"{partition}/{row}") from None
+        return str(meta["etag"])
+
+    def delete_doc(self, partition: str, row: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self.policy.delete_entity(partition, row)
+
+    @contextlib.contextmanager
+    def lease(self, key: str, hold: timedelta = timedelta(seconds=15), wait: float = 20.0) -> Iterator[None]:
+        """A short mutual-exclusion lease on `key` (ETag-guarded), so check-then-create is race-free.
+
+        A holder that crashes loses the lease when `hold` runs out.
+        """
+        deadline = time.monotonic() + wait
+        delay = 0.01
+        while True:
+            now = datetime.now(UTC)
+            token = uuid.uuid4().hex
+            entity = {"PartitionKey": "lease", "RowKey": key, "holder": token, "until": now + hold}
+            try:
+                try:
+                    current = self.policy.get_entity("lease", key)
+                except ResourceNotFoundError:
+                    self.policy.create_entity(entity)
+                else:
+                    if current["until"] > now:
+                        raise ResourceModifiedError("held")
+                    self.policy.update_entity(
+                        entity,
+                        mode=UpdateMode.REPLACE,
+                        etag=current.metadata["etag"],
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+                break
+            except (ResourceExistsError, ResourceModifiedError):
+                if time.monotonic() > deadline:
+                    raise Stale(f"lease {key} is busy") from None
+                time.sleep(delay + random.uniform(0, delay))
+                delay = min(delay * 2, 0.2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(ResourceNotFoundError, ResourceModifiedError):
+                held = self.policy.get_entity("lease", key)
+                if held["holder"] == token:
+                    self.policy.delete_entity(
+                        "lease", key, etag=held.metadata["etag"], match_condition=MatchConditions.IfNotModified
+                    )
