@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared import idempotency, operations
 from shared.auth import TokenInfo, easy_auth_user, issue_token, list_tokens, resolve_token, revoke_token
 from shared.cloud import Arm, ArmError
-from shared.models import CreateVm, EventList, User, VmList, VmView
+from shared.models import CreateVm, EventList, SnoozeRequest, User, VmList, VmView
 from shared.operations import Services
 from shared.policy import Policy, PolicyOverride, usage
 from shared.problems import PROBLEM_JSON, FieldProblem, Problem, ProblemBody, from_arm
@@ -357,6 +357,15 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         record = operations.act(svc, user, name, "delete")
         response.headers["Location"] = f"/api/vms/{record.name}"
         return operations.view(record)
+
+    @app.post(
+        "/api/vms/{name}/snooze",
+        tags=["vms"],
+        responses={k: ERRORS[k] for k in (401, 404, 409, 415, 422, 429)},
+    )
+    def snooze_vm(name: str, body: SnoozeRequest, user: Changer, svc: Svc) -> VmView:
+        """Postpone schedule, time-limit and idle stops by `hours` (within policy). Budget caps still apply."""
+        return operations.view(operations.snooze(svc, user, name, body.hours))
 
     @app.post(
         "/api/vms/{name}/{action}",

@@ -320,6 +320,13 @@ class VmRecord(BaseModel):
     keep_until: datetime
     error_code: str | None = None
     error_message: str | None = None
+    # Automatic stops (schedule, time limit, idle) are held off until then; budget stops are not.
+    snoozed_until: datetime | None = None
+    # Cost accrued so far, up to cost_at (the last sweep that accrued it).
+    cost_usd: float = 0.0
+    cost_at: datetime | None = None
+    # Warnings already sent, by key (rule and due time), so none is sent twice.
+    warned: dict[str, datetime] = Field(default_factory=dict)
     etag: str | None = Field(default=None, exclude=True)
 
 
@@ -353,6 +360,8 @@ class VmView(BaseModel):
     updated_at: datetime
     error_code: str | None
     error_message: str | None
+    snoozed_until: datetime | None
+    cost_usd: float = Field(description="What the VM has cost so far (compute while allocated, disk always)")
 
 
 class VmList(BaseModel):

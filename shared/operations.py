@@ -70,7 +70,7 @@ def owned(svc: Services, user: User, name: str) -> VmRecord:
 def view(record: VmRecord) -> VmView:
     ip = record.public_ip if record.state not in (VmState.DELETED, VmState.FAILED, VmState.LOST) else None
     return VmView(
-        **record.model_dump(exclude={"etag", "ssh_public_key", "password_auth", "action_at"}),
+        **record.model_dump(exclude={"etag", "ssh_public_key", "password_auth", "action_at", "cost_at", "warned"}),
         jupyterhub_url=f"https://{ip}:8000" if ip else None,
         rstudio_url=f"http://{ip}:8787" if ip else None,
         ssh=f"ssh {record.admin_username}@{ip}" if ip else None,
@@ -339,3 +339,37 @@ def restore(svc: Services, moved: VmRecord, state: VmState, error: ArmError, act
             evidence={"code": error.code, "message": error.message, "status": error.status},
         ),
     )
+
+
+def snooze(svc: Services, user: User, name: str, hours: float) -> VmRecord:
+    """Hold off schedule, time-limit and idle stops for `hours` (bounded by policy); budgets still apply."""
+    record = owned(svc, user, name)
+    limit = svc.policy_for(record.owner).max_snooze_hours
+    if hours > limit:
+        raise Problem(
+            422,
+            "Unprocessable Content",
+            f"At most {limit} hours of snooze are allowed.",
+            errors=[FieldProblem(field="hours", message=f"at most {limit}")],
+        )
+    if record.state in (VmState.DELETING, VmState.DELETED, VmState.FAILED, VmState.LOST):
+        raise Problem(409, "Conflict", f"VM '{name}' is {record.state.value}; there is nothing to snooze")
+    now = svc.clock()
+    until = now + timedelta(hours=hours)
+    snoozed = record.model_copy(update={"snoozed_until": until, "keep_until": max(record.keep_until, until)})
+    try:
+        saved = svc.store.update_vm(snoozed)
+    except Stale:
+        raise Problem(409, "Conflict", f"VM '{name}' changed while you snoozed it; try again") from None
+    svc.store.add_event(
+        saved.id,
+        Event(
+            time=now,
+            actor=user.name,
+            action="snooze",
+            state=saved.state,
+            reason=f"{user.name} snoozed automatic stops for {hours:g} h",
+            evidence={"snoozed_until": until.isoformat(), "keep_until": saved.keep_until.isoformat()},
+        ),
+    )
+    return saved
