@@ -78,8 +78,14 @@ def api(stack: Stack, store: Store, user_name: str, sim: httpx.Client) -> Iterat
 
 
 @pytest.fixture
-def admin(stack: Stack, store: Store) -> Iterator[httpx.Client]:
-    token = issue(store, "admin@example.com", admin=True)
+def admin_name() -> str:
+    return f"admin-{uuid.uuid4().hex[:8]}@example.com"
+
+
+@pytest.fixture
+def admin(stack: Stack, store: Store, admin_name: str) -> Iterator[httpx.Client]:
+    """An HTTP client signed in as a fresh admin."""
+    token = issue(store, admin_name, admin=True)
     with httpx.Client(base_url=stack.api_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
         yield client
 

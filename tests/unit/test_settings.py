@@ -66,3 +66,9 @@ def test_the_sample_local_settings_list_every_setting() -> None:
     aliases = {str(field.alias) for field in Settings.model_fields.values()}
     assert aliases - set(sample) == set()
     assert sample["FUNCTIONS_WORKER_RUNTIME"] == "python"
+
+
+def test_the_readme_settings_table_lists_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [str(f.alias) for f in Settings.model_fields.values() if f"| `{f.alias}` |" not in readme]
+    assert missing == []
