@@ -1,0 +1,388 @@
+"""Structural checks of the control plane's Bicep (infra/main.bicep and its modules), offline.
+
+Least privilege, identity-only storage, no secrets in outputs, and app settings that satisfy the
+settings model (derived from shared.settings.Settings, not from a second hand-kept list).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from bicep_support import (
+    GUID,
+    INFRA,
+    REPO,
+    bicep_files,
+    body,
+    default_of,
+    dotted,
+    find_key,
+    load,
+    module_file,
+    object_keys,
+    rel,
+    resources,
+)
+
+from shared.settings import Settings
+
+MAIN = INFRA / "main.bicep"
+API = INFRA / "app" / "api.bicep"
+WORKLOAD = INFRA / "app" / "workload.bicep"
+
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7343ae4c6"
+# Built-in role ids (AZURE-FACTS.md), and where each may be granted.
+STORAGE_ROLES = {
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",  # Storage Blob Data Owner
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88",  # Storage Queue Data Contributor
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",  # Storage Table Data Contributor
+}
+INSIGHTS_ROLES = {"3913510d-42f4-4e42-8a64-420c390055eb"}  # Monitoring Metrics Publisher
+WORKLOAD_ROLES = {
+    "9980e02c-c2be-4d73-94e8-173b1dc7cf3c",  # Virtual Machine Contributor
+    "4d97b98b-1d4f-4787-a291-c67834d212e7",  # Network Contributor
+    "43d0d8ad-25c7-4714-9337-8ba259a9fe05",  # Monitoring Reader
+}
+ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
+TABLES = {"vms", "events", "idempotency", "tokens", "policy", "prices", "costs"}
+SECRETISH_NAME = re.compile(r"key|password|passwd|secret|connectionstring|sas|credential", re.IGNORECASE)
+SECRETISH_VALUE = re.compile(
+    r"list_?keys|list_?connection_?strings|list_?account_?sas|list_?service_?sas|connectionstring|password|secret",
+    re.IGNORECASE,
+)
+
+
+def main_doc() -> dict[str, Any]:
+    return load(MAIN)
+
+
+def role_assignment_files() -> dict[Path, dict[str, dict[str, Any]]]:
+    found = {}
+    for path in bicep_files():
+        assignments = resources(load(path), ROLE_ASSIGNMENT)
+        if assignments:
+            found[path] = assignments
+    return found
+
+
+def role_ids_in(path: Path) -> set[str]:
+    return {g.lower() for g in GUID.findall(path.read_text())}
+
+
+def app_settings() -> dict[str, Any]:
+    """Every app setting the function app gets: main.bicep's appSettings plus api.bicep's own."""
+    params = body(main_doc()["modules"]["api"])["params"]
+    settings = dict(params["appSettings"])
+    api = load(API)
+    union_args = api["variables"]["allSettings"]["value"]["function"]["parameters"]
+    assert union_args.pop("arg_1") == "appSettings", "allSettings must start from the appSettings parameter"
+    for name in union_args.values():
+        value = api["variables"][name]["value"]
+        if isinstance(value, dict) and "operator" not in value:
+            settings.update(value)
+        else:
+            settings.update(dict.fromkeys(object_keys(value), "(conditional)"))
+    return settings
+
+
+# --- azd wiring -------------------------------------------------------------------------------
+
+
+def test_azure_yaml_declares_the_function_service() -> None:
+    project = yaml.safe_load((REPO / "azure.yaml").read_text())
+    api = project["services"]["api"]
+    assert api["project"] == "."
+    assert api["language"] in {"python", "py"}
+    assert api["host"] == "function"
+
+
+def test_main_is_subscription_scoped_with_azd_parameters() -> None:
+    doc = main_doc()
+    assert doc["globals"]["scope"]["value"] == "subscription"
+    raw = (INFRA / "main.parameters.json").read_text()
+    for var in ("${AZURE_ENV_NAME}", "${AZURE_LOCATION}", "${AZURE_PRINCIPAL_ID}"):
+        assert var in raw
+    given = set(json.loads(raw)["parameters"])
+    declared = set(doc["parameters"])
+    assert given <= declared, f"parameters.json names unknown params: {given - declared}"
+    required = {name for name, p in doc["parameters"].items() if p["default"] is None}
+    assert required <= given, f"required params missing from main.parameters.json: {required - given}"
+
+
+def test_names_derive_from_the_resource_token() -> None:
+    text = MAIN.read_text()
+    assert re.search(
+        r"resourceToken = toLower\(uniqueString\(subscription\(\)\.id, environmentName, location\)\)", text
+    )
+    abbrs = json.loads((INFRA / "abbreviations.json").read_text())
+    used = set(re.findall(r"abbrs\.(\w+)", text))
+    assert used <= set(abbrs), f"unknown abbreviations: {used - set(abbrs)}"
+
+
+def test_every_module_file_exists_and_none_is_orphaned() -> None:
+    referenced = set()
+    for path in bicep_files():
+        for name, module in load(path).get("modules", {}).items():
+            target = module_file(path, module)
+            assert target.is_file(), f"{rel(path)}: module {name} -> missing {target}"
+            referenced.add(target)
+    standalone = {MAIN.resolve(), (INFRA / "vm" / "dsvm.bicep").resolve()}
+    orphans = {rel(p) for p in bicep_files()} - {rel(p) for p in referenced | standalone}
+    assert orphans == set()
+
+
+def test_modules_deploy_into_the_two_resource_groups_only() -> None:
+    doc = main_doc()
+    groups = resources(doc, "Microsoft.Resources/resourceGroups")
+    assert set(groups) == {"rg", "workloadRg"}
+    assert body(groups["rg"])["name"] != body(groups["workloadRg"])["name"]
+    for name, module in doc["modules"].items():
+        assert body(module).get("scope") in groups, f"module {name} is not deployed into a resource group"
+    assert body(doc["modules"]["workload"])["scope"] == "workloadRg"
+
+
+def test_no_nested_child_resources() -> None:
+    """pycep (and so checkov) keeps only the last nested child; declare children with `parent:`."""
+    for path in bicep_files():
+        nested = re.findall(r"^[ \t]+resource \w+ '", path.read_text(), flags=re.MULTILINE)
+        assert nested == [], f"{rel(path)} nests child resources: {nested}"
+
+
+# --- least privilege ----------------------------------------------------------------------------
+
+
+def test_no_owner_or_contributor_anywhere() -> None:
+    for path in bicep_files():
+        ids = role_ids_in(path)
+        assert OWNER not in ids and CONTRIBUTOR not in ids, rel(path)
+        text = path.read_text()
+        assert not re.search(r"roleDefinitions'?,\s*'(Owner|Contributor)'", text), rel(path)
+
+
+def test_only_the_expected_roles_are_granted_where_expected() -> None:
+    files = role_assignment_files()
+    by_file = {rel(path): role_ids_in(path) for path in files}
+    assert by_file == {
+        "infra/app/storage-access.bicep": STORAGE_ROLES,
+        "infra/core/monitor/monitoring.bicep": INSIGHTS_ROLES,
+        "infra/app/workload.bicep": WORKLOAD_ROLES,
+    }
+
+
+def test_no_role_assignment_at_subscription_scope() -> None:
+    for path in bicep_files():
+        doc = load(path)
+        if doc["globals"]["scope"]["value"] != "resourceGroup":
+            assert resources(doc, ROLE_ASSIGNMENT) == {}, f"{rel(path)} assigns roles above a resource group"
+        for name, assignment in resources(doc, ROLE_ASSIGNMENT).items():
+            scope = body(assignment).get("scope")
+            assert scope is None or isinstance(scope, str), f"{rel(path)}:{name} scope is an expression"
+            assert "subscription" not in json.dumps(scope).lower()
+
+
+@pytest.mark.parametrize(
+    ("file", "scope_type"),
+    [
+        ("app/storage-access.bicep", "Microsoft.Storage/storageAccounts"),
+        ("core/monitor/monitoring.bicep", "Microsoft.Insights/components"),
+    ],
+)
+def test_resource_scoped_role_assignments(file: str, scope_type: str) -> None:
+    doc = load(INFRA / file)
+    for name, assignment in resources(doc, ROLE_ASSIGNMENT).items():
+        config = body(assignment)
+        scope = config.get("scope")
+        assert scope in resources(doc, scope_type), f"{file}:{name} must be scoped to a {scope_type}"
+        props = config["properties"]
+        assert props["principalType"] in {"ServicePrincipal", "User"}
+        guid = config["name"]["function"]
+        assert guid["type"] == "guid"
+        assert scope in json.dumps(guid["parameters"]["base_string"]), "guid() must start from the scope's id"
+        assert len(guid["parameters"]) == 3, "guid(scope, principalId, roleId)"
+
+
+def test_workload_roles_land_in_the_group_the_app_uses() -> None:
+    doc = load(WORKLOAD)
+    assert doc["globals"]["scope"]["value"] == "resourceGroup"
+    for name, assignment in resources(doc, ROLE_ASSIGNMENT).items():
+        config = body(assignment)
+        assert "scope" not in config, f"{name}: workload roles are scoped to the module's resource group"
+        assert config["properties"]["principalType"] == "ServicePrincipal"
+        assert "resource_group" in json.dumps(config["name"]), "guid(resourceGroup().id, principalId, roleId)"
+    # The group the module (and so the roles) is deployed to is the group the app creates VMs in.
+    assert dotted(app_settings()["DSVM_RESOURCE_GROUP"]) == "workloadRg.name"
+
+
+def test_user_principal_gets_data_roles_on_storage_only() -> None:
+    for path, assignments in role_assignment_files().items():
+        for name, assignment in assignments.items():
+            if body(assignment)["properties"]["principalType"] == "User":
+                assert rel(path) == "infra/app/storage-access.bicep", f"{rel(path)}:{name}"
+
+
+# --- storage ------------------------------------------------------------------------------------
+
+
+def test_storage_is_entra_only() -> None:
+    (storage,) = resources(
+        load(INFRA / "core/storage/storage-account.bicep"), "Microsoft.Storage/storageAccounts"
+    ).values()
+    props = body(storage)["properties"]
+    assert props["allowSharedKeyAccess"] is False
+    assert props["allowBlobPublicAccess"] is False
+    assert props["minimumTlsVersion"] == "TLS1_2"
+    assert props["supportsHttpsTrafficOnly"] is True
+    for path in bicep_files():
+        for value in find_key(load(path), "allowSharedKeyAccess"):
+            assert value is False, rel(path)
+
+
+def test_the_app_tables_are_created() -> None:
+    doc = main_doc()
+    assert set(doc["variables"]["tableNames"]["value"]) == TABLES
+    prefix = Settings.model_fields["table_prefix"].default
+    assert default_of(doc, "tablePrefix") == prefix
+    tables = body(doc["modules"]["storage"])["params"]["tables"]
+    assert tables["loop_type"]["detail"]["array_name"] == "tableNames"
+    assert tables["config"] == "${tablePrefix}${t}"
+    assert app_settings()["DSVM_TABLE_PREFIX"] == "tablePrefix"
+
+
+def test_every_table_the_code_names_is_created() -> None:
+    named = set()
+    for path in (REPO / "shared").glob("*.py"):
+        named |= set(re.findall(r"\{prefix\}(\w+)", path.read_text()))
+    assert named <= TABLES, f"tables used in shared/ but not created in Bicep: {named - TABLES}"
+
+
+# --- the function app -------------------------------------------------------------------------
+
+
+def test_app_settings_cover_the_settings_model() -> None:
+    settings = app_settings()
+    fields = Settings.model_fields
+    required = {f.alias for f in fields.values() if f.is_required()}
+    assert required, "the settings model has no required field?"
+    assert required <= set(settings), f"missing required app settings: {required - set(settings)}"
+    table_source = {fields["tables_connection"].alias, fields["tables_endpoint"].alias}
+    assert table_source & set(settings), f"one of {table_source} must be set"
+    assert dotted(settings["DSVM_TABLES_ENDPOINT"]) == "storage.outputs.tableEndpoint"
+    assert dotted(settings["DSVM_SUBNET_ID"]) == "workload.outputs.subnetId"
+    assert dotted(settings[fields["azure_client_id"].alias]) == "identity.outputs.clientId"
+
+
+def test_app_settings_are_known_names() -> None:
+    """No typo'd setting: every non-host app setting is an alias of the settings model."""
+    aliases = {f.alias for f in Settings.model_fields.values()}
+    host = {k for k in app_settings() if k.startswith(("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_"))}
+    unknown = set(app_settings()) - aliases - host
+    assert unknown == set()
+
+
+def test_host_storage_and_telemetry_use_the_identity() -> None:
+    settings = app_settings()
+    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+    for key in ("clientId", "blobServiceUri", "queueServiceUri", "tableServiceUri"):
+        assert f"AzureWebJobsStorage__{key}" in settings
+    assert "AzureWebJobsStorage" not in settings, "no connection string"
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
+    # Flex Consumption rejects these; the runtime comes from functionAppConfig.
+    assert {"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION"}.isdisjoint(settings)
+
+
+def test_function_app_on_flex_consumption() -> None:
+    (plan,) = resources(load(INFRA / "core/host/flex-consumption-plan.bicep"), "Microsoft.Web/serverfarms").values()
+    assert body(plan)["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    assert body(plan)["properties"]["reserved"] is True
+    api = load(API)
+    (site,) = resources(api, "Microsoft.Web/sites").values()
+    props = body(site)["properties"]
+    config = props["functionAppConfig"]
+    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    assert config["deployment"]["storage"]["authentication"]["type"] == "UserAssignedIdentity"
+    assert props["httpsOnly"] is True
+    assert body(site)["identity"]["type"] == "UserAssigned"
+    assert default_of(main_doc(), "instanceMemoryMB") == 2048
+    loop = props["siteConfig"]["appSettings"]
+    assert loop["loop_type"]["detail"]["array_name"]["function"]["parameters"]["arg_1"] == "allSettings"
+
+
+def test_azd_finds_the_app_by_its_tag() -> None:
+    tags = body(main_doc()["modules"]["api"])["params"]["tags"]
+    assert {"'azd-service-name'": "api"} in tags["function"]["parameters"].values()
+
+
+def test_application_insights_is_aad_only() -> None:
+    doc = load(INFRA / "core/monitor/monitoring.bicep")
+    (insights,) = resources(doc, "Microsoft.Insights/components").values()
+    assert body(insights)["properties"]["DisableLocalAuth"] is True
+    assert resources(doc, "Microsoft.OperationalInsights/workspaces")
+
+
+def test_easy_auth_is_optional_and_strict() -> None:
+    api = load(API)
+    assert "var easyAuthEnabled = !empty(authClientId)" in API.read_text()
+    (auth,) = (r for r in resources(api, "Microsoft.Web/sites/config").values() if body(r)["name"] == "authsettingsV2")
+    props = body(auth)["properties"]
+    assert props["platform"]["enabled"] == "easyAuthEnabled"
+    validation = props["globalValidation"]
+    assert validation["requireAuthentication"] == "easyAuthEnabled"
+    assert validation["unauthenticatedClientAction"] == "Return401"
+    assert "/api/health" in validation["excludedPaths"]
+    (aad,) = find_key(props, "azureActiveDirectory")
+    assert aad["registration"]["clientId"] == "authClientId"
+    assert not list(find_key(props, "clientSecretSettingName")), "bearer validation needs no secret"
+    settings = app_settings()
+    assert "easyAuthEnabled" in json.dumps(settings["DSVM_EASY_AUTH"])
+    assert "var easyAuthEnabled = !empty(authClientId)" in MAIN.read_text()
+
+
+# --- outputs ------------------------------------------------------------------------------------
+
+
+def test_main_outputs() -> None:
+    outputs = main_doc()["outputs"]
+    for name in (
+        "AZURE_LOCATION",
+        "AZURE_RESOURCE_GROUP",
+        "DSVM_API",
+        "DSVM_RESOURCE_GROUP",
+        "AZURE_FUNCTION_APP_NAME",
+        "AZURE_CLIENT_ID",
+    ):
+        assert name in outputs
+    assert outputs["DSVM_API"]["value"] == "${api.outputs.uri}/api"
+    assert load(API)["outputs"]["uri"]["value"] == "https://${functionApp.properties.defaultHostName}"
+    assert dotted(outputs["DSVM_RESOURCE_GROUP"]["value"]) == "workloadRg.name"
+
+
+@pytest.mark.parametrize("path", bicep_files(), ids=rel)
+def test_no_output_looks_like_a_secret(path: Path) -> None:
+    doc = load(path)
+    secure = {
+        name for name, p in doc.get("parameters", {}).items() if any(d["type"] == "secure" for d in p["decorators"])
+    }
+    for name, output in doc.get("outputs", {}).items():
+        assert not SECRETISH_NAME.search(name), f"{rel(path)}: output {name}"
+        value = json.dumps(output.get("value"))
+        assert not SECRETISH_VALUE.search(value), f"{rel(path)}: output {name} = {value}"
+        assert not any(re.search(rf"\b{s}\b", value) for s in secure), (
+            f"{rel(path)}: output {name} leaks a @secure() param"
+        )
+        assert not any(d["type"] == "secure" for d in output.get("decorators", []))
+    assert not re.search(r"\blist(Keys|ConnectionStrings|AccountSas|ServiceSas)\(", path.read_text()), rel(path)
+
+
+def test_workload_network_defaults() -> None:
+    doc = main_doc()
+    assert default_of(doc, "workloadVnetAddressPrefix") == "10.20.0.0/16"
+    assert default_of(doc, "workloadSubnetAddressPrefix") == "10.20.0.0/20"
+    workload = load(WORKLOAD)
+    assert resources(workload, "Microsoft.Network/virtualNetworks")
+    assert workload["outputs"]["subnetId"]["value"] == "${vnet.id}/subnets/${subnetName}"

@@ -1,0 +1,109 @@
+"""The standalone Data Science VM template (infra/vm/dsvm.bicep): current image, closed by default."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from bicep_support import INFRA, body, default_of, dotted, find_key, has_decorator, load, resources, unwrap_loop
+
+DSVM = INFRA / "vm" / "dsvm.bicep"
+OPEN_SOURCES = {"*", "internet", "any", "0.0.0.0/0", "0.0.0.0", "::/0"}
+
+
+def doc() -> dict[str, Any]:
+    return load(DSVM)
+
+
+def one(type_: str) -> dict[str, Any]:
+    (resource,) = resources(doc(), type_).values()
+    return body(resource)
+
+
+def nsg_rules() -> list[dict[str, Any]]:
+    """The NSG's rules with the `for rule in openPorts` loop expanded from the variable."""
+    rules = one("Microsoft.Network/networkSecurityGroups")["properties"]["securityRules"]
+    if isinstance(rules, list):
+        return [r["properties"] for r in rules]
+    assert rules["loop_type"]["detail"]["array_name"] == "openPorts"
+    template = unwrap_loop(rules)["properties"]
+    expanded = []
+    for item in doc()["variables"]["openPorts"]["value"]:
+        rule = {}
+        for key, value in template.items():
+            accessor = dotted(value)
+            rule[key] = (
+                item[accessor.split(".", 1)[1]] if isinstance(accessor, str) and accessor.startswith("rule.") else value
+            )
+        expanded.append(rule)
+    return expanded
+
+
+def test_allowed_source_cidr_is_required() -> None:
+    assert "allowedSourceCidr" in doc()["parameters"]
+    assert default_of(doc(), "allowedSourceCidr") is None
+    assert re.search(r"^param allowedSourceCidr string\s*$", DSVM.read_text(), flags=re.MULTILINE)
+
+
+def test_nsg_opens_only_ssh_jupyterhub_rstudio_to_that_cidr() -> None:
+    rules = nsg_rules()
+    inbound_allows = [r for r in rules if r["direction"] == "Inbound" and r["access"] == "Allow"]
+    assert sorted(str(r["destinationPortRange"]) for r in inbound_allows) == ["22", "8000", "8787"]
+    for rule in rules:
+        assert rule["sourceAddressPrefix"] == "allowedSourceCidr"
+        assert "sourceAddressPrefixes" not in rule
+
+
+def test_no_open_source_anywhere_in_the_template() -> None:
+    for key in ("sourceAddressPrefix", "sourceAddressPrefixes"):
+        for value in find_key(doc(), key):
+            values = value if isinstance(value, list) else [value]
+            for item in values:
+                assert str(item).lower() not in OPEN_SOURCES, f"{key}: {item}"
+    text = DSVM.read_text()
+    assert not re.search(r"sourceAddressPrefix(es)?:\s*\[?\s*'(\*|Internet|0\.0\.0\.0/0|Any)'", text, re.IGNORECASE)
+
+
+def test_current_dsvm_image() -> None:
+    image = one("Microsoft.Compute/virtualMachines")["properties"]["storageProfile"]["imageReference"]
+    assert image == {"publisher": "microsoft-dsvm", "offer": "ubuntu-2204", "sku": "2204-gen2", "version": "latest"}
+
+
+def test_deleting_the_vm_deletes_nic_ip_and_disk() -> None:
+    vm = one("Microsoft.Compute/virtualMachines")["properties"]
+    assert vm["storageProfile"]["osDisk"]["deleteOption"] == "Delete"
+    (nic_ref,) = vm["networkProfile"]["networkInterfaces"]
+    assert nic_ref["properties"]["deleteOption"] == "Delete"
+    (ipconfig,) = one("Microsoft.Network/networkInterfaces")["properties"]["ipConfigurations"]
+    assert ipconfig["properties"]["publicIPAddress"]["properties"]["deleteOption"] == "Delete"
+
+
+def test_ssh_key_first_password_optional_and_secure() -> None:
+    d = doc()
+    assert default_of(d, "authenticationType") == "sshPublicKey"
+    assert "adminPublicKey" in d["parameters"]
+    assert has_decorator(d, "adminPassword", "secure")
+    assert default_of(d, "adminPassword") == ""
+    text = DSVM.read_text()
+    assert "disablePasswordAuthentication: !usePassword" in text
+    assert "adminPassword: usePassword ? adminPassword : null" in text
+
+
+def test_sizes_and_disk_defaults() -> None:
+    d = doc()
+    assert default_of(d, "vmSize") == "Standard_E4s_v5"
+    assert default_of(d, "osDiskSizeGB") == 256
+    assert default_of(d, "osDiskType") == "Premium_LRS"
+    ip = one("Microsoft.Network/publicIPAddresses")
+    assert ip["sku"]["name"] == "Standard"
+    assert ip["properties"]["publicIPAllocationMethod"] == "Static"
+
+
+def test_outputs_give_the_urls_and_no_secret() -> None:
+    outputs = doc()["outputs"]
+    assert outputs["jupyterHubUrl"]["value"] == "https://${publicIp.properties.ipAddress}:8000"
+    assert outputs["rstudioUrl"]["value"] == "http://${publicIp.properties.ipAddress}:8787"
+    assert outputs["sshCommand"]["value"].startswith("ssh ${adminUsername}@")
+    assert "publicIpAddress" in outputs
+    assert "adminPassword" not in json.dumps(outputs)
