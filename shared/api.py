@@ -3,7 +3,6 @@
 Handlers are thin: they resolve the caller, call operations.py and shape the answer.
 """
 
-from __future__ import annotations
 
 import logging
 import threading

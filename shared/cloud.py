@@ -75,6 +75,10 @@ def _arm_error(exc: Exception) -> ArmError:
         status = exc.status_code or 0
         code = (exc.error.code if exc.error else None) or str(exc.reason or "ArmError")
         message = (exc.error.message if exc.error else None) or exc.message or str(exc)
+        details = (exc.error.details if exc.error else None) or []
+        # Compute wraps the specific reason (QuotaExceeded, TooManyRequests...) in OperationNotAllowed.
+        if code == "OperationNotAllowed" and details and details[0].code:
+            code = str(details[0].code)
         retry_after = None
         header = exc.response.headers.get("Retry-After", "") if exc.response is not None else ""  # type: ignore[attr-defined]
         if header.isdigit():

@@ -158,6 +158,7 @@ class Stack:
         response = httpx.post(
             f"{self.arm_url}/_sim/seed",
             json={
+                "subscription": SUBSCRIPTION_ID,
                 "resource_group": RESOURCE_GROUP,
                 "location": LOCATION,
                 "vnet": "vnet-dsvm",
