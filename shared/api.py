@@ -3,7 +3,6 @@
 Handlers are thin: they resolve the caller, call operations.py and shape the answer.
 """
 
-
 import logging
 import threading
 from collections.abc import Awaitable, Callable

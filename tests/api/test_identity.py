@@ -124,6 +124,7 @@ def test_cross_user_matrix(
     with httpx.Client(base_url=stack.api_url, headers=headers) as other:
         denied = other.request(method, f"/vms/{vm_name}{path}", json=payload)
         assert denied.status_code == 404, denied.text
+
     def ready() -> None:
         # Put the VM where the action changes something, so each actor's call is a real action.
         state = api.get(f"/vms/{vm_name}").json()["state"]
