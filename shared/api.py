@@ -51,6 +51,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+# Every route can answer these: the caller's identity, input validation, Table storage being down.
+ALWAYS = (401, 422, 503)
+# Routes that change something also meet the rate limit and the body guard.
+CHANGES = (413, 415, 429)
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: ERRORS[code] for code in sorted({*ALWAYS, *codes})}
+
+
 def problem_response(problem: Problem) -> JSONResponse:
     return JSONResponse(problem.content(), status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
 
@@ -225,7 +235,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
             return JSONResponse(body, status_code=503, media_type=PROBLEM_JSON)
         return JSONResponse({"status": "ok", "checks": checks})
 
-    @app.get("/api/me", tags=["identity"], responses={401: ERRORS[401]})
+    @app.get("/api/me", tags=["identity"], responses=errors(502))
     def me(user: Caller, svc: Svc) -> Me:
         """Who the caller is, their role, and their usage against each limit."""
         policy = svc.policy_for(user.name)
@@ -240,7 +250,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
             policy=policy,
         )
 
-    @app.post("/api/tokens", status_code=201, tags=["identity"], responses={k: ERRORS[k] for k in (401, 403, 422)})
+    @app.post("/api/tokens", status_code=201, tags=["identity"], responses=errors(403, *CHANGES))
     def create_token(body: NewToken, admin: Admin, svc: Svc) -> IssuedToken:
         """Issue a personal API token. The token is shown in this answer only; it is stored as a hash."""
         expires = timedelta(days=body.expires_in_days) if body.expires_in_days else None
@@ -248,28 +258,26 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         info = next(t for t in list_tokens(svc.store, body.user.lower()) if t.id == token_id)
         return IssuedToken(**info.model_dump(), token=token)
 
-    @app.get("/api/tokens", tags=["identity"], responses={k: ERRORS[k] for k in (401, 403)})
+    @app.get("/api/tokens", tags=["identity"], responses=errors(403))
     def get_tokens(admin: Admin, svc: Svc, user: Annotated[str | None, Query(max_length=256)] = None) -> TokenList:
         """Every token's metadata (never the token itself)."""
         return TokenList(value=list_tokens(svc.store, user))
 
-    @app.delete(
-        "/api/tokens/{token_id}", status_code=204, tags=["identity"], responses={k: ERRORS[k] for k in (401, 403, 404)}
-    )
+    @app.delete("/api/tokens/{token_id}", status_code=204, tags=["identity"], responses=errors(403, 404, *CHANGES))
     def delete_token(token_id: str, admin: Admin, svc: Svc) -> Response:
         """Revoke a token at once."""
         if not revoke_token(svc.store, token_id):
             raise Problem(404, "Not Found", f"no token with id '{token_id}'")
         return Response(status_code=204)
 
-    @app.get("/api/policy", tags=["policy"], responses={401: ERRORS[401]})
+    @app.get("/api/policy", tags=["policy"], responses=errors())
     def get_policy(user: Caller, svc: Svc, response: Response) -> Policy:
         """The team policy. Its `ETag` goes in `If-Match` when an admin changes it."""
         policy, etag = svc.team_policy()
         response.headers["ETag"] = etag or DEFAULTS_ETAG
         return policy
 
-    @app.put("/api/policy", tags=["policy"], responses={k: ERRORS[k] for k in (401, 403, 412, 422, 428)})
+    @app.put("/api/policy", tags=["policy"], responses=errors(403, 412, 428, *CHANGES))
     def put_policy(
         body: Policy,
         admin: Admin,
@@ -282,14 +290,14 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         response.headers["ETag"] = etag
         return body
 
-    @app.get("/api/policy/users/{user}", tags=["policy"], responses={k: ERRORS[k] for k in (401, 403)})
+    @app.get("/api/policy/users/{user}", tags=["policy"], responses=errors(403))
     def get_override(user: str, admin: Admin, svc: Svc, response: Response) -> PolicyOverride:
         """One user's exceptions to the team policy (empty if none)."""
         override, etag = svc.override(user.lower())
         response.headers["ETag"] = etag or DEFAULTS_ETAG
         return override or PolicyOverride()
 
-    @app.put("/api/policy/users/{user}", tags=["policy"], responses={k: ERRORS[k] for k in (401, 403, 412, 422, 428)})
+    @app.put("/api/policy/users/{user}", tags=["policy"], responses=errors(403, 412, 428, *CHANGES))
     def put_override(
         user: str,
         body: PolicyOverride,
@@ -308,7 +316,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         "/api/vms",
         status_code=202,
         tags=["vms"],
-        responses={k: ERRORS[k] for k in (400, 401, 409, 413, 415, 422, 502, 503)},
+        responses=errors(400, 409, 502, *CHANGES),
     )
     def create_vm(
         body: CreateVm,
@@ -329,7 +337,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
             return operations.view(record)
         return idempotent_create(svc, user, body, caller_ip, idempotency_key)  # type: ignore[return-value]
 
-    @app.get("/api/vms", tags=["vms"], responses={401: ERRORS[401]})
+    @app.get("/api/vms", tags=["vms"], responses=errors())
     def list_vms(
         user: Caller,
         svc: Svc,
@@ -339,7 +347,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         """Your VMs (admins: everyone's), with live power state from one ARM list call."""
         return VmList(value=operations.list_views(svc, user, owner, include_deleted))
 
-    @app.get("/api/vms/{name}", tags=["vms"], responses={k: ERRORS[k] for k in (401, 404, 502, 503)})
+    @app.get("/api/vms/{name}", tags=["vms"], responses=errors(404, 502))
     def get_vm(name: str, user: Caller, svc: Svc) -> VmView:
         """One VM: record, live power state, public IP, JupyterHub/RStudio URLs and ssh command."""
         return operations.view(operations.refresh(svc, operations.owned(svc, user, name)))
@@ -348,7 +356,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         "/api/vms/{name}",
         status_code=202,
         tags=["vms"],
-        responses={k: ERRORS[k] for k in (401, 404, 409, 502, 503)},
+        responses=errors(400, 404, 409, 502, *CHANGES),
     )
     def delete_vm(name: str, response: Response, user: Changer, svc: Svc) -> VmView:
         """Delete the VM and everything it owns (NIC, public IP, OS disk, NSG). The record stays as a tombstone."""
@@ -359,7 +367,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
     @app.post(
         "/api/vms/{name}/snooze",
         tags=["vms"],
-        responses={k: ERRORS[k] for k in (401, 404, 409, 415, 422, 429)},
+        responses=errors(404, 409, *CHANGES),
     )
     def snooze_vm(name: str, body: SnoozeRequest, user: Changer, svc: Svc) -> VmView:
         """Postpone schedule, time-limit and idle stops by `hours` (within policy). Budget caps still apply."""
@@ -369,7 +377,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         "/api/vms/{name}/{action}",
         status_code=202,
         tags=["vms"],
-        responses={k: ERRORS[k] for k in (401, 404, 409, 502, 503)},
+        responses=errors(400, 404, 409, 502, *CHANGES),
     )
     def power(
         name: str, action: Literal["start", "stop", "restart"], response: Response, user: Changer, svc: Svc
@@ -379,7 +387,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         response.headers["Location"] = f"/api/vms/{record.name}"
         return operations.view(record)
 
-    @app.get("/api/vms/{name}/events", tags=["vms"], responses={k: ERRORS[k] for k in (401, 404)})
+    @app.get("/api/vms/{name}/events", tags=["vms"], responses=errors(404))
     def events(name: str, user: Caller, svc: Svc, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> EventList:
         """The audit trail, newest first."""
         record = operations.owned(svc, user, name)

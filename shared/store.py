@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from shared.models import Event, VmRecord, VmState
@@ -268,6 +268,11 @@ class Store:
                 )
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
             raise Stale(f"{partition}/{row}") from None
+        except HttpResponseError as exc:
+            # An If-Match that is not an ETag at all (a client's typo) is stale too, not a server fault.
+            if exc.status_code in (400, 412):
+                raise Stale(f"{partition}/{row}") from None
+            raise
         return str(meta["etag"])
 
     def delete_doc(self, partition: str, row: str) -> None:
