@@ -5,7 +5,7 @@ Handlers are thin: they resolve the caller, call operations.py and shape the ans
 
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared import idempotency, operations
 from shared.auth import TokenInfo, easy_auth_user, issue_token, list_tokens, resolve_token, revoke_token
@@ -39,6 +40,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         403: "Admins only",
         404: "No such VM (or not yours)",
         409: "Conflicting state",
+        411: "Send a Content-Length",
         413: "Body too large",
         415: "Body is not JSON",
         412: "The ETag in If-Match is stale: read again",
@@ -54,7 +56,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 # Every route can answer these: the caller's identity, input validation, Table storage being down.
 ALWAYS = (401, 422, 503)
 # Routes that change something also meet the rate limit and the body guard.
-CHANGES = (413, 415, 429)
+CHANGES = (400, 411, 413, 415, 429)
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -63,6 +65,44 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def problem_response(problem: Problem) -> JSONResponse:
     return JSONResponse(problem.content(), status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
+
+
+def body_problem(headers: dict[str, str]) -> Problem | None:
+    """Why a request body is refused before it is read: too large, of unknown length, or not JSON."""
+    length = headers.get("content-length")
+    if length is None:
+        if "chunked" in headers.get("transfer-encoding", ""):
+            return Problem(411, "Length Required", "Send the body with a Content-Length.")
+        return None
+    if not length.isdigit():
+        return Problem(400, "Bad Request", "Content-Length is not a number.")
+    if int(length) > MAX_BODY_BYTES:
+        return Problem(413, "Content Too Large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    media = headers.get("content-type", "").split(";")[0].strip().lower()
+    if int(length) > 0 and media != "application/json" and not media.endswith("+json"):
+        return Problem(
+            415,
+            "Unsupported Media Type",
+            "Send the body as JSON with 'Content-Type: application/json'.",
+            errors=[FieldProblem(field="content-type", message=f"{media or 'none'} is not JSON")],
+        )
+    return None
+
+
+class BodyGuard:
+    """ASGI middleware applying `body_problem` to POST/PUT/PATCH (cheaper than BaseHTTPMiddleware)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            problem = body_problem(headers)
+            if problem is not None:
+                await problem_response(problem)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class ServiceHolder:
@@ -99,9 +139,11 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         docs_url="/api/docs",
         redoc_url=None,
     )
+    app.add_middleware(BodyGuard)
     bearer = HTTPBearer(auto_error=False, description="A personal API token: `dsvm_...`")
 
-    def svc() -> Services:
+    async def svc() -> Services:
+        # async: a plain call, so it need not hop to the thread pool like blocking dependencies do.
         return get_services()
 
     def current_user(
@@ -148,32 +190,6 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
     Changer = Annotated[User, Depends(mutating_user)]
     Admin = Annotated[User, Depends(admin_user)]
     Svc = Annotated[Services, Depends(svc)]
-
-    @app.middleware("http")
-    async def body_guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.method in ("POST", "PUT", "PATCH"):
-            length = request.headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-                return problem_response(
-                    Problem(413, "Content Too Large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
-                )
-            chunked = length is None and "chunked" in request.headers.get("transfer-encoding", "")
-            if chunked and len(await request.body()) > MAX_BODY_BYTES:
-                return problem_response(
-                    Problem(413, "Content Too Large", f"The body is larger than {MAX_BODY_BYTES} bytes.")
-                )
-            has_body = length not in (None, "0") or "chunked" in request.headers.get("transfer-encoding", "")
-            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if has_body and media != "application/json" and not media.endswith("+json"):
-                return problem_response(
-                    Problem(
-                        415,
-                        "Unsupported Media Type",
-                        "Send the body as JSON with 'Content-Type: application/json'.",
-                        errors=[FieldProblem(field="content-type", message=f"{media or 'none'} is not JSON")],
-                    )
-                )
-        return await call_next(request)
 
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> JSONResponse:
@@ -337,20 +353,23 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
             return operations.view(record)
         return idempotent_create(svc, user, body, caller_ip, idempotency_key)  # type: ignore[return-value]
 
-    @app.get("/api/vms", tags=["vms"], responses=errors())
+    @app.get("/api/vms", tags=["vms"], responses=errors(), response_model=VmList)
     def list_vms(
         user: Caller,
         svc: Svc,
         owner: Annotated[str | None, Query(max_length=256, description="Admins: only this owner's VMs")] = None,
         include_deleted: bool = False,
-    ) -> VmList:
-        """Your VMs (admins: everyone's), with live power state from one ARM list call."""
-        return VmList(value=operations.list_views(svc, user, owner, include_deleted))
+    ) -> Response:
+        """Your VMs (admins: everyone's), with power state from one group-wide ARM list (at most 10 s old)."""
+        # Serialised here, once: letting FastAPI re-validate a thousand views would double the cost.
+        views = VmList(value=operations.list_views(svc, user, owner, include_deleted))
+        return Response(views.model_dump_json(), media_type="application/json")
 
-    @app.get("/api/vms/{name}", tags=["vms"], responses=errors(404, 502))
-    def get_vm(name: str, user: Caller, svc: Svc) -> VmView:
+    @app.get("/api/vms/{name}", tags=["vms"], responses=errors(404, 502), response_model=VmView)
+    def get_vm(name: str, user: Caller, svc: Svc) -> Response:
         """One VM: record, live power state, public IP, JupyterHub/RStudio URLs and ssh command."""
-        return operations.view(operations.refresh(svc, operations.owned(svc, user, name)))
+        view = operations.view(operations.refresh(svc, operations.owned(svc, user, name)))
+        return Response(view.model_dump_json(), media_type="application/json")
 
     @app.delete(
         "/api/vms/{name}",

@@ -8,6 +8,8 @@ and a dropped poller would otherwise keep a polling thread alive.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,10 @@ if TYPE_CHECKING:
     from azure.mgmt.network import NetworkManagementClient
 
 ARM_SCOPE = "https://management.azure.com/.default"
+# How long one instance reuses the group-wide VM list for `GET /api/vms`.
+LIST_CACHE_SECONDS = 10.0
+# The api-version azure-mgmt-compute 39 speaks; used for the raw list pages.
+COMPUTE_API_VERSION = "2026-04-01"
 OPEN_PORTS = {"ssh": 22, "jupyterhub": 8000, "rstudio": 8787}
 MANAGED_BY = "dsvm-control-plane"
 
@@ -89,30 +95,29 @@ def _arm_error(exc: Exception) -> ArmError:
     raise exc
 
 
-def observe(vm: Any) -> ObservedVm:
-    """An SDK VirtualMachine (with instance view, or from a statusOnly/instanceView list) as plain data."""
-    props = vm.properties
-    statuses: list[Any] = []
-    if props is not None and props.instance_view is not None:
-        statuses = props.instance_view.statuses or []
+def observe(vm: Mapping[str, Any]) -> ObservedVm:
+    """A VM as ARM returns it (REST JSON, or an SDK model, which is a mapping over the same JSON)."""
+    props = vm.get("properties") or {}
+    statuses = (props.get("instanceView") or {}).get("statuses") or []
     power = None
     error_code = error_message = None
     for status in statuses:
-        code = status.code or ""
+        code = status.get("code") or ""
         if code.startswith("PowerState/"):
             power = code.split("/", 1)[1]
         elif code.startswith("ProvisioningState/failed"):
             parts = code.split("/")
             error_code = parts[2] if len(parts) > 2 else "ProvisioningFailed"
-            error_message = status.message or status.display_status
+            error_message = status.get("message") or status.get("displayStatus")
+    created = props.get("timeCreated")
     return ObservedVm(
-        name=str(vm.name),
-        provisioning_state=(props.provisioning_state if props else None) or "Unknown",
+        name=str(vm["name"]),
+        provisioning_state=props.get("provisioningState") or "Unknown",
         power_state=power,
         error_code=error_code,
         error_message=error_message,
-        size=props.hardware_profile.vm_size if props and props.hardware_profile else None,
-        time_created=props.time_created if props else None,
+        size=(props.get("hardwareProfile") or {}).get("vmSize"),
+        time_created=datetime.fromisoformat(created) if isinstance(created, str) else created,
     )
 
 
@@ -157,6 +162,7 @@ class Arm:
         self._compute: ComputeManagementClient | None = None
         self._network: NetworkManagementClient | None = None
         self._vcpus: dict[str, int] | None = None
+        self._listed: tuple[float, dict[str, ObservedVm]] | None = None
 
     def client_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -214,13 +220,51 @@ class Arm:
         except Exception as exc:
             raise _arm_error(exc) from exc
 
+    def recent_vms(self, max_age: float = LIST_CACHE_SECONDS) -> dict[str, ObservedVm]:
+        """`list_vms`, shared by the requests of one instance for `max_age` seconds.
+
+        Lists are read far more often than VMs change; one group-wide list every few seconds serves
+        every caller and keeps the read budget for the sweeper. Actions sent from here drop it.
+        """
+        with self._lock:
+            cached = self._listed
+        if cached is not None and time.monotonic() - cached[0] < max_age:
+            return cached[1]
+        observed = self.list_vms()
+        with self._lock:
+            self._listed = (time.monotonic(), observed)
+        return observed
+
+    def forget_list(self) -> None:
+        with self._lock:
+            self._listed = None
+
     def list_vms(self) -> dict[str, ObservedVm]:
-        """Every VM in the workload group with its power state: one paged list call."""
+        """Every VM in the workload group with its power state: one paged list call.
+
+        The pages go through the SDK client's pipeline (auth, retries, Retry-After) but are read as JSON:
+        building SDK models costs about 1.3 ms a VM, which dominates a sweep of thousands.
+        """
+        from azure.core.rest import HttpRequest
+
+        url: str | None = (
+            f"{self.settings.arm_endpoint.rstrip('/')}/subscriptions/{self.settings.subscription_id}"
+            f"/resourceGroups/{self.group}/providers/Microsoft.Compute/virtualMachines"
+            f"?api-version={COMPUTE_API_VERSION}&$expand=instanceView"
+        )
+        observed: dict[str, ObservedVm] = {}
         try:
-            observed = (observe(vm) for vm in self.compute.virtual_machines.list(self.group, expand="instanceView"))
-            return {vm.name: vm for vm in observed}
+            while url:
+                response = self.compute.send_request(HttpRequest("GET", url))
+                response.raise_for_status()
+                page = response.json()
+                for vm in page.get("value", []):
+                    seen = observe(vm)
+                    observed[seen.name] = seen
+                url = page.get("nextLink")
         except Exception as exc:
             raise _arm_error(exc) from exc
+        return observed
 
     def public_ip(self, vm_name: str) -> str | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -276,6 +320,7 @@ class Arm:
     def begin_create_vm(self, record: VmRecord, admin_password: str | None) -> None:
         from azure.mgmt.compute.models import VirtualMachine
 
+        self.forget_list()
         try:
             self.compute.virtual_machines.begin_create_or_update(
                 self.group, record.name, VirtualMachine(vm_body(record, self.settings, admin_password)), polling=False
@@ -292,6 +337,7 @@ class Arm:
             "restart": operations.begin_restart,
             "delete": operations.begin_delete,
         }[action]
+        self.forget_list()
         try:
             begin(self.group, vm_name, polling=False)
         except Exception as exc:

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -78,17 +79,18 @@ def view(record: VmRecord) -> VmView:
 
 
 def list_views(svc: Services, user: User, owner: str | None, include_deleted: bool) -> list[VmView]:
-    """Records plus one paged ARM list call; shows each record as reconciled now, writes nothing."""
+    """Records plus (at most) one paged ARM list call; each record shown as reconciled now; writes nothing."""
     if not user.is_admin:
         owner = user.name
-    records = svc.store.list_vms(owner=owner, include_deleted=include_deleted)
-    if not any(r.state != VmState.DELETED for r in records):
-        return [view(r) for r in records]
-    try:
-        observed: dict[str, ObservedVm] | None = svc.arm.list_vms()
-    except ArmError as exc:
-        log.warning("listing VMs without live state: %s", exc)
-        observed = None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The ARM list and the table query do not depend on each other: run them side by side.
+        listing = pool.submit(svc.arm.recent_vms)
+        records = svc.store.list_vms(owner=owner, include_deleted=include_deleted)
+        try:
+            observed: dict[str, ObservedVm] | None = listing.result()
+        except ArmError as exc:
+            log.warning("listing VMs without live state: %s", exc)
+            observed = None
     now = svc.clock()
     views = []
     for record in records:
