@@ -116,6 +116,7 @@ class DiskType(StrEnum):
 
 def _check_ssh_key(value: str) -> str:
     # Imported here: cryptography is heavy and only create requests need it.
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
     from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
@@ -125,8 +126,10 @@ def _check_ssh_key(value: str) -> str:
         raise ValueError("must be an OpenSSH public key line: '<type> <base64> [comment]'")
     try:
         key = load_ssh_public_key(" ".join(parts[:2]).encode())
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"not a valid OpenSSH public key ({exc})") from None
+    except UnsupportedAlgorithm:
+        raise ValueError(f"key type {parts[0][:40]!r} is not supported") from None
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise ValueError(f"not a valid OpenSSH public key ({type(exc).__name__})") from None
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < 2048:
             raise ValueError(f"RSA keys must have at least 2048 bits, this one has {key.key_size}")

@@ -26,6 +26,8 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("unknown disk type", {"os_disk_type": "UltraSSD_LRS"}, "os_disk_type"),
     ("garbage key", {"ssh_public_key": "ssh-rsa not-base64!"}, "ssh_public_key"),
     ("short RSA key", {"ssh_public_key": RSA_1024}, "ssh_public_key"),
+    ("unknown key type", {"ssh_public_key": "ssh-foo AAAAB3NzaC1yc2E="}, "ssh_public_key"),
+    ("non-ASCII key", {"ssh_public_key": "ssh-ed25519 ÄÖÜ徊"}, "ssh_public_key"),
     ("DSA key", {"ssh_public_key": dsa_key()}, "ssh_public_key"),
     ("password too short", {"ssh_public_key": None, "admin_password": "Sh0rt!"}, "admin_password"),
     ("password with two classes", {"admin_password": "onlylowercase123"}, "admin_password"),
