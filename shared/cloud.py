@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.models import IMAGES, VmRecord
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from azure.mgmt.network import NetworkManagementClient
 
 ARM_SCOPE = "https://management.azure.com/.default"
+CPU_METRIC = "Percentage CPU"
+NETWORK_IN_METRIC = "Network In Total"
+# Azure Monitor's metrics:getBatch takes at most 50 resource ids per call.
+METRICS_BATCH = 50
 # How long one instance reuses the group-wide VM list for `GET /api/vms`.
 LIST_CACHE_SECONDS = 10.0
 # The api-version azure-mgmt-compute 39 speaks; used for the raw list pages.
@@ -61,6 +65,15 @@ class ObservedVm:
     error_message: str | None = None
     size: str | None = None
     time_created: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One metrics interval of one VM: the highest CPU percentage and the bytes received."""
+
+    at: datetime
+    cpu_max: float | None
+    network_in: float | None
 
 
 class ArmError(Exception):
@@ -163,6 +176,7 @@ class Arm:
         self._network: NetworkManagementClient | None = None
         self._vcpus: dict[str, int] | None = None
         self._listed: tuple[float, dict[str, ObservedVm]] | None = None
+        self._metrics: Any = None
 
     def client_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -287,6 +301,60 @@ class Arm:
         except Exception as exc:
             raise _arm_error(exc) from exc
         return True
+
+    def vm_id(self, name: str) -> str:
+        return (
+            f"/subscriptions/{self.settings.subscription_id}/resourceGroups/{self.group}"
+            f"/providers/Microsoft.Compute/virtualMachines/{name}"
+        )
+
+    def vm_metrics(
+        self, names: list[str], start: datetime, end: datetime, interval: timedelta
+    ) -> dict[str, list[Sample]]:
+        """CPU maximum and network-in total per interval, for up to METRICS_BATCH VMs in one call."""
+        from azure.monitor.querymetrics import MetricsClient
+
+        if len(names) > METRICS_BATCH:
+            raise ValueError(f"at most {METRICS_BATCH} VMs per metrics call")
+        with self._lock:
+            if self._metrics is None:
+                endpoint = (
+                    self.settings.metrics_endpoint or f"https://{self.settings.location}.metrics.monitor.azure.com"
+                )
+                kwargs = {"connection_verify": self.settings.arm_ca_bundle} if self.settings.arm_ca_bundle else {}
+                self._metrics = MetricsClient(endpoint, self.credential, **kwargs)
+            client = self._metrics
+        by_id = {self.vm_id(name).lower(): name for name in names}
+        try:
+            results = client.query_resources(
+                resource_ids=[self.vm_id(name) for name in names],
+                metric_namespace="Microsoft.Compute/virtualMachines",
+                metric_names=[CPU_METRIC, NETWORK_IN_METRIC],
+                timespan=(start, end),
+                granularity=interval,
+                aggregations=["Maximum", "Total"],
+            )
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+        samples: dict[str, dict[datetime, dict[str, float | None]]] = {}
+        for result in results:
+            for metric in result.metrics:
+                resource = metric.id.lower().split("/providers/microsoft.insights/")[0]
+                name = by_id.get(resource)
+                if name is None:
+                    continue
+                points = samples.setdefault(name, {})
+                for series in metric.timeseries:
+                    for value in series.data:
+                        point = points.setdefault(value.timestamp, {})
+                        if metric.name == CPU_METRIC:
+                            point["cpu"] = value.maximum
+                        else:
+                            point["net"] = value.total
+        return {
+            name: [Sample(at, p.get("cpu"), p.get("net")) for at, p in sorted(points.items())]
+            for name, points in samples.items()
+        }
 
     def size_vcpus(self) -> dict[str, int]:
         """vCPUs of every size offered in the workload region (one ARM call per process)."""

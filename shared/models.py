@@ -328,6 +328,9 @@ class VmRecord(BaseModel):
     # Cost accrued so far, up to cost_at (the last sweep that accrued it).
     cost_usd: float = 0.0
     cost_at: datetime | None = None
+    # The calendar month (UTC, YYYY-MM) of cost_at and what the VM has cost in it.
+    month: str | None = None
+    month_cost_usd: float = 0.0
     # Warnings already sent, by key (rule and due time), so none is sent twice.
     warned: dict[str, datetime] = Field(default_factory=dict)
     etag: str | None = Field(default=None, exclude=True)

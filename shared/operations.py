@@ -71,7 +71,18 @@ def owned(svc: Services, user: User, name: str) -> VmRecord:
 def view(record: VmRecord) -> VmView:
     ip = record.public_ip if record.state not in (VmState.DELETED, VmState.FAILED, VmState.LOST) else None
     return VmView(
-        **record.model_dump(exclude={"etag", "ssh_public_key", "password_auth", "action_at", "cost_at", "warned"}),
+        **record.model_dump(
+            exclude={
+                "etag",
+                "ssh_public_key",
+                "password_auth",
+                "action_at",
+                "cost_at",
+                "warned",
+                "month",
+                "month_cost_usd",
+            }
+        ),
         jupyterhub_url=f"https://{ip}:8000" if ip else None,
         rstudio_url=f"http://{ip}:8787" if ip else None,
         ssh=f"ssh {record.admin_username}@{ip}" if ip else None,

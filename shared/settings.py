@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     arm_ca_bundle: str | None = Field(default=None, alias="ARM_CA_BUNDLE")
     # Seconds between LRO polls; only the simulator makes a small value sensible.
     arm_polling_interval: float = Field(default=30.0, alias="ARM_POLLING_INTERVAL", ge=0)
+    # Azure Monitor's regional batch metrics endpoint; default https://{location}.metrics.monitor.azure.com.
+    metrics_endpoint: str | None = Field(default=None, alias="METRICS_ENDPOINT")
     # The user-assigned managed identity (also read by azure-identity itself).
     azure_client_id: str | None = Field(default=None, alias="AZURE_CLIENT_ID")
 

@@ -125,6 +125,7 @@ class Stack:
             "ARM_ENDPOINT": self.arm_url,
             "ARM_CA_BUNDLE": str(self.arm_ca),
             "ARM_POLLING_INTERVAL": "1",
+            "METRICS_ENDPOINT": self.arm_url,
         }
 
     def start_tables(self, in_memory: bool = False) -> None:
