@@ -71,9 +71,9 @@ class ObservedVm:
 class Sample:
     """One metrics interval of one VM: the highest CPU percentage and the bytes received."""
 
-    at: datetime
-    cpu_max: float | None
-    network_in: float | None
+    timestamp: datetime
+    cpu_max_percent: float | None
+    network_in_bytes: float | None
 
 
 class ArmError(Exception):

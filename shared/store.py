@@ -79,6 +79,8 @@ class Store:
         self.idempotency = service.get_table_client(f"{prefix}idempotency")
         self.tokens = service.get_table_client(f"{prefix}tokens")
         self.policy = service.get_table_client(f"{prefix}policy")
+        self.prices = service.get_table_client(f"{prefix}prices")
+        self.costs = service.get_table_client(f"{prefix}costs")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -93,7 +95,7 @@ class Store:
         return cls(service, settings.table_prefix)
 
     def tables(self) -> Iterable[TableClient]:
-        return (self.vms, self.events, self.idempotency, self.tokens, self.policy)
+        return (self.vms, self.events, self.idempotency, self.tokens, self.policy, self.prices, self.costs)
 
     def ensure_tables(self) -> None:
         for table in self.tables():
@@ -128,6 +130,9 @@ class Store:
 
     def archive(self, record: VmRecord) -> None:
         self.vms.upsert_entity(_record_entity(record, ARCHIVE, f"{record.name}~{record.id}"))
+        if record.month and record.month_cost_usd:
+            # The archive is not summed for the current month: keep its share where month totals live.
+            self.put_month_cost(record.month, record.id, record.name, record.owner, record.month_cost_usd)
 
     def get_vm(self, name: str) -> VmRecord | None:
         try:
@@ -320,3 +325,31 @@ class Store:
                     self.policy.delete_entity(
                         "lease", key, etag=held.metadata["etag"], match_condition=MatchConditions.IfNotModified
                     )
+
+    # --- the price cache ------------------------------------------------------------------------------
+
+    def get_prices(self, region: str) -> tuple[dict[str, float], datetime] | None:
+        """Hourly prices by size last fetched for the region, and when."""
+        try:
+            entity = self.prices.get_entity("prices", region)
+        except ResourceNotFoundError:
+            return None
+        hourly = json.loads(entity["hourly_usd"])
+        return {str(k): float(v) for k, v in hourly.items()}, entity["fetched_at"]
+
+    def put_prices(self, region: str, hourly: dict[str, float], fetched_at: datetime) -> None:
+        self.prices.upsert_entity(
+            {"PartitionKey": "prices", "RowKey": region, "hourly_usd": json.dumps(hourly), "fetched_at": fetched_at}
+        )
+
+    # --- finished months of cost ----------------------------------------------------------------------
+
+    def put_month_cost(self, month: str, record_id: str, name: str, owner: str, usd: float) -> None:
+        """Idempotent: the same (month, record) written twice stays one row."""
+        self.costs.upsert_entity(
+            {"PartitionKey": month, "RowKey": record_id, "name": name, "owner": owner, "usd": usd},
+            mode=UpdateMode.REPLACE,
+        )
+
+    def month_costs(self, month: str) -> list[dict[str, Any]]:
+        return [dict(e) for e in self.costs.query_entities(f"PartitionKey eq '{_quote(month)}'")]
