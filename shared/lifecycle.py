@@ -61,9 +61,10 @@ def _move(
     return Step(record.model_copy(update=changes), [event], commands)
 
 
-def _observed(record: VmRecord, vm: ObservedVm) -> VmRecord:
+def _observed(record: VmRecord, vm: ObservedVm, now: datetime) -> VmRecord:
     power = vm.power_state
-    return record.model_copy(update={"power_state": power, "still_billing": power == "stopped"})
+    since = record.power_since if power == record.power_state and record.power_since else now
+    return record.model_copy(update={"power_state": power, "still_billing": power == "stopped", "power_since": since})
 
 
 def reconcile(record: VmRecord, vm: ObservedVm | None, nsg_present: bool | None, now: datetime) -> Step:
@@ -80,7 +81,7 @@ def reconcile(record: VmRecord, vm: ObservedVm | None, nsg_present: bool | None,
     if vm is None:
         # Deleting an NSG is idempotent and cheap, so it is sent on every pass that still finds one.
         cleanup: list[Command] = ["delete_nsg"] if nsg_present else []
-        gone: dict[str, object] = {"power_state": None, "still_billing": False}
+        gone: dict[str, object] = {"power_state": None, "still_billing": False, "power_since": None}
         if state == VmState.CREATING:
             if now - record.action_at < CREATE_GRACE:
                 return Step(record)
@@ -105,7 +106,7 @@ def reconcile(record: VmRecord, vm: ObservedVm | None, nsg_present: bool | None,
         return _move(record, now, VmState.LOST, "the VM no longer exists in Azure", cleanup, **gone)
 
     provisioning = vm.provisioning_state.lower()
-    seen = _observed(record, vm)
+    seen = _observed(record, vm, now)
     if state == VmState.DELETING:
         return Step(seen, [], ["delete"] if provisioning != "deleting" and stale else [])
     if state in (VmState.FAILED, VmState.LOST):

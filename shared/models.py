@@ -300,6 +300,8 @@ class VmRecord(BaseModel):
     owner: str
     state: VmState
     power_state: str | None = None
+    # When reconcile first saw the current power state (a start made outside the API included).
+    power_since: datetime | None = None
     still_billing: bool = False
     size: str
     location: str

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared.cloud import Arm, ArmError, ObservedVm
+from shared.decide import snooze_until
 from shared.lifecycle import Action, Command, Refusal, plan_action, reconcile
 from shared.models import CreateVm, Event, User, VmRecord, VmState, VmView
 from shared.policy import Policy, PolicyOverride, check_create, check_quota, default_cidrs, effective, usage
@@ -357,18 +358,11 @@ def restore(svc: Services, moved: VmRecord, state: VmState, error: ArmError, act
 def snooze(svc: Services, user: User, name: str, hours: float) -> VmRecord:
     """Hold off schedule, time-limit and idle stops for `hours` (bounded by policy); budgets still apply."""
     record = owned(svc, user, name)
-    limit = svc.policy_for(record.owner).max_snooze_hours
-    if hours > limit:
-        raise Problem(
-            422,
-            "Unprocessable Content",
-            f"At most {limit} hours of snooze are allowed.",
-            errors=[FieldProblem(field="hours", message=f"at most {limit}")],
-        )
-    if record.state in (VmState.DELETING, VmState.DELETED, VmState.FAILED, VmState.LOST):
-        raise Problem(409, "Conflict", f"VM '{name}' is {record.state.value}; there is nothing to snooze")
     now = svc.clock()
-    until = now + timedelta(hours=hours)
+    until = snooze_until(record, hours, svc.policy_for(record.owner), now)
+    if isinstance(until, Refusal):
+        errors = [FieldProblem(field="hours", message=until.detail)] if until.status == 422 else None
+        raise Problem(until.status, "Snooze refused", until.detail, errors=errors)
     snoozed = record.model_copy(update={"snoozed_until": until, "keep_until": max(record.keep_until, until)})
     try:
         saved = svc.store.update_vm(snoozed)

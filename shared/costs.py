@@ -1,0 +1,103 @@
+"""Cost accrual as pure functions: from a record's last accrual to `now`, at the allocation state it had.
+
+Accrual is idempotent: it always runs from `cost_at` (the last accrual) to `now` and moves `cost_at`
+with the total in the same write, so a failed write or a re-run never counts an hour twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from shared import pricing
+from shared.models import VmRecord, VmState
+from shared.pricing import Prices, accrue, disk_monthly_price, hourly_price
+
+# ARM power states in which a VM holds its hardware and bills for compute.
+ALLOCATED_POWER = frozenset({"starting", "running", "stopping", "stopped", "deallocating"})
+# Record states with no VM or disk left to bill.
+NOTHING_TO_BILL = frozenset({VmState.DELETED, VmState.FAILED, VmState.LOST})
+
+
+def month_of(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m")
+
+
+def next_month_start(when: datetime) -> datetime:
+    when = when.astimezone(UTC)
+    if when.month == 12:
+        return datetime(when.year + 1, 1, 1, tzinfo=UTC)
+    return datetime(when.year, when.month + 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class MonthCost:
+    """What one VM cost in one finished calendar month (UTC)."""
+
+    month: str
+    record_id: str
+    name: str
+    owner: str
+    usd: float
+
+
+@dataclass(frozen=True)
+class Accrual:
+    record: VmRecord
+    closed: list[MonthCost]
+
+
+def hourly_rate(record: VmRecord, prices: Prices) -> tuple[float | None, float]:
+    """(compute USD per hour or None if unknown, disk USD per month) for the record's size and disk."""
+    return hourly_price(prices, record.size, record.location), disk_monthly_price(
+        record.os_disk_type.value, record.os_disk_gb
+    )
+
+
+def burn_rate(record: VmRecord, prices: Prices) -> float:
+    """USD per hour now, from what was last observed."""
+    if record.state in NOTHING_TO_BILL:
+        return 0.0
+    compute, disk = hourly_rate(record, prices)
+    return pricing.burn_rate(record.power_state in ALLOCATED_POWER, compute, disk)
+
+
+def accrue_record(record: VmRecord, prices: Prices, now: datetime) -> Accrual:
+    """Add the cost of [cost_at, now) at the record's last observed power state; close finished months."""
+    start = record.cost_at or record.created_at
+    if now <= start:
+        return Accrual(record, [])
+    month = record.month or month_of(start)
+    month_cost = record.month_cost_usd
+    total = record.cost_usd
+    closed: list[MonthCost] = []
+    if record.state not in NOTHING_TO_BILL:
+        compute, disk = hourly_rate(record, prices)
+        allocated = record.power_state in ALLOCATED_POWER
+        cursor = start
+        while cursor < now:
+            boundary = min(now, next_month_start(cursor))
+            usd = accrue(cursor, boundary, allocated=allocated, compute_hourly=compute, disk_monthly=disk)
+            total += usd
+            month_cost += usd
+            if month_of(boundary) != month:
+                closed.append(MonthCost(month, record.id, record.name, record.owner, round(month_cost, 6)))
+                month, month_cost = month_of(boundary), 0.0
+            cursor = boundary
+    elif month_of(now) != month:
+        if month_cost:
+            closed.append(MonthCost(month, record.id, record.name, record.owner, round(month_cost, 6)))
+        month, month_cost = month_of(now), 0.0
+    updated = record.model_copy(
+        update={"cost_usd": total, "cost_at": now, "month": month, "month_cost_usd": month_cost}
+    )
+    return Accrual(updated, closed)
+
+
+def owner_month_to_date(records: list[VmRecord], month: str) -> dict[str, float]:
+    """Each owner's cost so far this month, over live records and tombstones."""
+    totals: dict[str, float] = {}
+    for record in records:
+        if record.month == month:
+            totals[record.owner] = totals.get(record.owner, 0.0) + record.month_cost_usd
+    return totals
