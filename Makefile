@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: dev test lint unit sweep bench install clean
+.PHONY: dev test lint unit sweep install clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+
+## One sweeper pass against the running local stack (make dev in another terminal).
+sweep: $(VENV)/.installed
+	set -a; . .devstack/env; set +a; $(PY) -m shared.sweeper
 
 ## Only the fast tests that need no services.
 unit: $(VENV)/.installed

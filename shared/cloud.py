@@ -291,6 +291,13 @@ class Arm:
             raise _arm_error(exc) from exc
         return ip.properties.ip_address if ip.properties else None
 
+    def nsg_names(self) -> set[str]:
+        """Names of every NSG in the workload group: one paged list call."""
+        try:
+            return {str(nsg.name) for nsg in self.network.network_security_groups.list(self.group)}
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+
     def nsg_exists(self, vm_name: str) -> bool:
         from azure.core.exceptions import ResourceNotFoundError
 

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     arm_polling_interval: float = Field(default=30.0, alias="ARM_POLLING_INTERVAL", ge=0)
     # Azure Monitor's regional batch metrics endpoint; default https://{location}.metrics.monitor.azure.com.
     metrics_endpoint: str | None = Field(default=None, alias="METRICS_ENDPOINT")
+    # The Azure Retail Prices API (no auth); empty: no refresh (the shipped catalogue and the cache only).
+    prices_url: str | None = Field(default="https://prices.azure.com/api/retail/prices", alias="PRICES_URL")
     # The user-assigned managed identity (also read by azure-identity itself).
     azure_client_id: str | None = Field(default=None, alias="AZURE_CLIENT_ID")
 

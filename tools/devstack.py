@@ -126,6 +126,8 @@ class Stack:
             "ARM_CA_BUNDLE": str(self.arm_ca),
             "ARM_POLLING_INTERVAL": "1",
             "METRICS_ENDPOINT": self.arm_url,
+            # No network here: prices come from the shipped catalogue.
+            "PRICES_URL": "",
         }
 
     def start_tables(self, in_memory: bool = False) -> None:
@@ -179,6 +181,11 @@ class Stack:
         self.services.append(service)
         wait_for_port(self.api_port, service.process)
 
+    def start_sweeper(self, every: float) -> None:
+        """The same sweep the timer trigger runs in Azure, on a short loop."""
+        args = [PYTHON, "-m", "shared.sweeper", "--every", str(every)]
+        self.services.append(spawn("sweeper", args, self.state_dir / "sweeper.log", self.app_env()))
+
     def issue_token(self, user: str, admin: bool) -> str:
         args = [PYTHON, "-m", "shared.admin", "issue-token", "--user", user, "--note", "local stack"]
         result = subprocess.run(
@@ -223,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.devstack", description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=ROOT / ".devstack")
     parser.add_argument("--user", default="dev@example.com", help="the bootstrap admin the token is issued to")
+    parser.add_argument("--sweep-every", type=float, default=30.0, help="seconds between sweeper passes")
     args = parser.parse_args(argv)
     args.state_dir.mkdir(parents=True, exist_ok=True)
 
@@ -236,11 +244,13 @@ def main(argv: list[str] | None = None) -> int:
             stack.start_tables()
             stack.start_arm()
             stack.start_api()
+            stack.start_sweeper(args.sweep_every)
             env_path = write_env(stack, stack.issue_token(args.user, admin=True))
             health = httpx.get(f"{stack.api_url}/health", timeout=30)
             print(f"API        {stack.api_url}  (health: {health.status_code})")
             print(f"ARM sim    {stack.arm_url}  (CA {stack.arm_ca})")
             print(f"Tables     http://127.0.0.1:{stack.tables_port}/devstoreaccount1")
+            print(f"Sweeper    every {args.sweep_every:g} s (make sweep runs one pass now)")
             print(f"Settings   {env_path}  (source it: set -a; . {env_path}; set +a)")
             print("Logs       " + ", ".join(str(args.state_dir / f"{s.name}.log") for s in stack.services))
             print("Ctrl-C stops everything.", flush=True)

@@ -1,0 +1,337 @@
+"""The sweeper: one pass = reconcile → accrue cost → decide → warn → act. The I/O shell around decide.py.
+
+Reads per pass: one Table query for every record, one paged ARM list of the workload group, batch metrics
+for the running VMs (50 a call), and the price cache. Every record is written at most once per pass
+(in transactions of up to 100), before any ARM call it implies, so a crash mid-sweep leaves records the
+next pass finishes: a VM marked Stopping whose deallocate never reached ARM is sent again by reconcile.
+
+`python -m shared.sweeper` runs one pass with the app's settings (`make sweep`); `--every N` loops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared import pricing
+from shared.cloud import METRICS_BATCH, ArmError, ObservedVm, Sample, child_names
+from shared.costs import MonthCost, accrue_record, month_of, owner_month_to_date
+from shared.decide import Action, Decisions, StopWarning, decide, prune_warned
+from shared.lifecycle import Command, reconcile
+from shared.models import Event, VmRecord, VmState
+from shared.notify import Webhook
+from shared.operations import OVERRIDE_PARTITION, Services, send
+from shared.policy import PolicyOverride
+from shared.store import Stale
+
+log = logging.getLogger(__name__)
+
+ACTOR = "system:sweeper"
+# Metric intervals: 5 min keeps a sweep of thousands light; short idle windows need 1 min to be "covered"
+# (decide allows gaps of at most a quarter of the window).
+METRICS_INTERVAL = timedelta(minutes=5)
+FINE_METRICS_INTERVAL = timedelta(minutes=1)
+PRICES_MAX_AGE = timedelta(days=1)
+# Below ARM's write refill (10/s per principal) and Compute's deallocate limit (500/min per subscription).
+ARM_WRITES_PER_SECOND = 7.0
+ARM_WRITE_BURST = 50
+ACT_CONCURRENCY = 8
+# How long a pass keeps retrying throttled deallocations before leaving them to the next pass.
+ACT_BUDGET = timedelta(minutes=10)
+
+
+@dataclass
+class SweepReport:
+    started_at: datetime
+    dry_run: bool
+    records: int = 0
+    observed: int = 0
+    state_changes: int = 0
+    cost_accrued_usd: float = 0.0
+    metrics_calls: int = 0
+    warnings: int = 0
+    webhooks_failed: int = 0
+    actions: list[dict[str, str]] = field(default_factory=list)
+    actions_failed: int = 0
+    stale_records: int = 0
+    finished_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        report = asdict(self)
+        report["started_at"] = self.started_at.isoformat()
+        report["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        return report
+
+
+class Pacer:
+    """A token bucket shared by the acting threads, so the pass stays under ARM's write limits."""
+
+    def __init__(self, per_second: float, burst: int) -> None:
+        self.per_second, self.burst = per_second, burst
+        self._tokens, self._at = float(burst), time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_second)
+                self._at = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                delay = (1 - self._tokens) / self.per_second
+            time.sleep(delay)
+
+
+def current_prices(svc: Services, now: datetime, sizes: Iterable[str]) -> pricing.Prices:
+    """The shipped catalogue, overlaid with the Retail Prices API's figures (fetched daily, cached)."""
+    region = svc.settings.location
+    prices: dict[pricing.PriceKey, float] = dict(pricing.load_catalogue().prices)
+    cached = svc.store.get_prices(region)
+    if cached is not None:
+        prices.update({(size, region): usd for size, usd in cached[0].items()})
+    if svc.settings.prices_url and (cached is None or now - cached[1] >= PRICES_MAX_AGE):
+        try:
+            fetched = pricing.fetch_prices(svc.settings.prices_url, sorted(set(sizes)), region)
+        except Exception as exc:
+            source = "the cached prices" if cached else "the shipped catalogue"
+            log.warning("price refresh failed (%s); using %s", type(exc).__name__, source)
+        else:
+            hourly = {size: usd for (size, where), usd in fetched.items() if where == region}
+            if hourly:
+                svc.store.put_prices(region, hourly, now)
+                prices.update({(size, region): usd for size, usd in hourly.items()})
+    return prices
+
+
+def gather_metrics(
+    svc: Services, names: list[str], window: timedelta, interval: timedelta, now: datetime, report: SweepReport
+) -> dict[str, list[Sample]]:
+    chunks = [names[i : i + METRICS_BATCH] for i in range(0, len(names), METRICS_BATCH)]
+    metrics: dict[str, list[Sample]] = {}
+
+    def one(chunk: list[str]) -> dict[str, list[Sample]]:
+        try:
+            return svc.arm.vm_metrics(chunk, now - window, now, interval)
+        except ArmError as exc:
+            # No samples means "not idle": a metrics outage never stops a VM.
+            log.warning("metrics unavailable for %d VMs: %s", len(chunk), exc)
+            return {}
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for part in pool.map(one, chunks):
+            metrics.update(part)
+    report.metrics_calls += len(chunks)
+    return metrics
+
+
+def owner_budgets(svc: Services) -> dict[str, float]:
+    budgets = {}
+    for entity in svc.store.policy.query_entities(f"PartitionKey eq '{OVERRIDE_PARTITION}'"):
+        override = PolicyOverride.model_validate_json(entity["doc"])
+        if override.monthly_budget_usd is not None:
+            budgets[entity["RowKey"]] = override.monthly_budget_usd
+    return budgets
+
+
+def warning_event(warning: StopWarning, now: datetime, sent: bool) -> Event:
+    return Event(
+        time=now,
+        actor=ACTOR,
+        action="warn",
+        reason=warning.text,
+        evidence={"rule": warning.rule, "due_at": warning.due_at.isoformat(), "webhook": sent},
+    )
+
+
+def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_run: bool | None = None) -> SweepReport:
+    now = now or svc.clock()
+    dry_run = svc.settings.dry_run if dry_run is None else dry_run
+    report = SweepReport(started_at=now, dry_run=dry_run)
+    every = svc.store.list_vms(include_deleted=True)
+    live = [r for r in every if r.state != VmState.DELETED]
+    observed = svc.arm.list_vms()
+    report.records, report.observed = len(live), len(observed)
+    nsgs = svc.arm.nsg_names() if any(r.name not in observed for r in live) else set()
+    prices = current_prices(svc, now, {r.size for r in live} | set(svc.team_policy()[0].allowed_sizes))
+
+    # Reconcile and accrue: what each record becomes, what it owes ARM, which months it closed.
+    updated: dict[str, VmRecord] = {}
+    events: dict[str, list[Event]] = {}
+    owed: dict[str, list[Command]] = {}
+    closed: list[MonthCost] = []
+    for record in every:
+        accrual = accrue_record(record, prices, now)
+        closed += accrual.closed
+        report.cost_accrued_usd += accrual.record.cost_usd - record.cost_usd
+        if record.state == VmState.DELETED:
+            if accrual.closed:
+                updated[record.name] = accrual.record
+            continue
+        step = reconcile(accrual.record, observed.get(record.name), child_names(record.name).nsg in nsgs, now)
+        updated[record.name] = step.record.model_copy(update={"warned": prune_warned(step.record.warned, now)})
+        events[record.name] = list(step.events)
+        owed[record.name] = list(step.commands)
+        report.state_changes += sum(1 for e in step.events if e.action == "reconcile")
+
+    # Decide on what ARM reports now.
+    policy = svc.team_policy()[0]
+    candidates = [r for r in updated.values() if r.state in (VmState.RUNNING, VmState.STOPPED)]
+    idle_names = [
+        r.name
+        for r in candidates
+        if r.idle.enabled and (observed.get(r.name) or ObservedVm(r.name, "", None)).power_state == "running"
+    ]
+    windows = [timedelta(minutes=updated[n].idle.window_minutes) for n in idle_names]
+    metrics: dict[str, list[Sample]] = {}
+    if windows:
+        interval = METRICS_INTERVAL if min(windows) >= 4 * METRICS_INTERVAL else FINE_METRICS_INTERVAL
+        metrics = gather_metrics(svc, idle_names, max(windows), interval, now, report)
+    month = month_of(now)
+    owner_costs = owner_month_to_date(list(updated.values()) + [r for r in every if r.name not in updated], month)
+    for row in svc.store.month_costs(month):
+        owner_costs[row["owner"]] = owner_costs.get(row["owner"], 0.0) + float(row["usd"])
+    decisions: Decisions = decide(
+        candidates,
+        observed,
+        metrics,
+        prices,
+        owner_costs,
+        policy,
+        now,
+        owner_budgets=owner_budgets(svc),
+        lead=timedelta(minutes=svc.settings.notify_lead_minutes),
+    )
+
+    # Warn: record every warning (whether or not the webhook took it) so it is neither repeated nor waited on.
+    for warning in decisions.warnings:
+        sent = False if dry_run else notifier.send(warning.text)
+        report.warnings += 1
+        report.webhooks_failed += int(bool(notifier.url) and not dry_run and not sent)
+        record = updated[warning.vm]
+        updated[warning.vm] = record.model_copy(update={"warned": {**record.warned, warning.key: now}})
+        events[warning.vm].append(warning_event(warning, now, sent))
+
+    acting: list[Action] = []
+    for action in decisions.actions:
+        record = updated[action.vm]
+        if dry_run:
+            key = f"dry-run:{action.rule}:{now.date().isoformat()}"
+            if key not in record.warned:
+                updated[action.vm] = record.model_copy(update={"warned": {**record.warned, key: now}})
+                events[action.vm].append(
+                    Event(
+                        time=now,
+                        actor=ACTOR,
+                        action="dry-run",
+                        reason=f"would deallocate: {action.reason}",
+                        evidence=action.evidence,
+                    )
+                )
+            continue
+        updated[action.vm] = record.model_copy(update={"state": VmState.STOPPING, "action_at": now})
+        events[action.vm].append(
+            Event(
+                time=now,
+                actor=ACTOR,
+                action="deallocate",
+                state=VmState.STOPPING,
+                reason=action.reason,
+                evidence={"rule": action.rule, **action.evidence},
+            )
+        )
+        owed[action.vm] = [c for c in owed[action.vm] if c != "deallocate"]
+        acting.append(action)
+
+    # Persist, then act only on what was saved: a record someone changed meanwhile waits for the next pass.
+    for month_cost in closed:
+        svc.store.put_month_cost(
+            month_cost.month, month_cost.record_id, month_cost.name, month_cost.owner, month_cost.usd
+        )
+    before = {r.name: r for r in every}
+    saved, stale = svc.store.update_many([r for name, r in updated.items() if r != before[name]])
+    report.stale_records = len(stale)
+    for name in saved:
+        for event in events.get(name, []):
+            svc.store.add_event(saved[name].id, event)
+    commands = [(name, c) for name, cs in owed.items() if name not in stale for c in cs]
+    deallocations = [a for a in acting if a.vm in saved]
+    act(svc, notifier, commands, deallocations, report)
+    report.finished_at = svc.clock()
+    return report
+
+
+def act(
+    svc: Services,
+    notifier: Webhook,
+    commands: list[tuple[str, Command]],
+    deallocations: list[Action],
+    report: SweepReport,
+) -> None:
+    """Send the ARM calls: paced below the write limits, a few at a time, waiting out 429s."""
+    pacer = Pacer(ARM_WRITES_PER_SECOND, ARM_WRITE_BURST)
+    deadline = time.monotonic() + ACT_BUDGET.total_seconds()
+
+    def deallocate(action: Action) -> bool:
+        while True:
+            pacer.wait()
+            try:
+                svc.arm.begin_action(action.vm, "deallocate")
+                return True
+            except ArmError as exc:
+                if exc.status == 429 and time.monotonic() < deadline:
+                    time.sleep(exc.retry_after or 5)
+                    continue
+                # The record stays Stopping; reconcile sends the deallocate again after its grace.
+                log.warning("deallocate %s failed: %s", action.vm, exc)
+                return False
+
+    def owe(item: tuple[str, Command]) -> None:
+        pacer.wait()
+        send(svc, *item)
+
+    with ThreadPoolExecutor(max_workers=ACT_CONCURRENCY) as pool:
+        list(pool.map(owe, commands))
+        results = list(pool.map(deallocate, deallocations))
+    for action, ok in zip(deallocations, results, strict=True):
+        report.actions.append({"vm": action.vm, "owner": action.owner, "rule": action.rule, "ok": str(ok)})
+        report.actions_failed += int(not ok)
+        if ok and action.rule in ("idle", "budget"):
+            notifier.send(f"{action.vm} ({action.owner}) was deallocated: {action.reason}")
+
+
+def main(argv: list[str] | None = None, clock: Callable[[], datetime] | None = None) -> int:
+    import json
+
+    from shared.api import ServiceHolder
+    from shared.settings import get_settings
+
+    parser = argparse.ArgumentParser(prog="python -m shared.sweeper", description=__doc__)
+    parser.add_argument("--every", type=float, default=0, help="loop, one pass every N seconds (0: once)")
+    parser.add_argument("--dry-run", action="store_true", help="record decisions without acting")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    svc = ServiceHolder(settings)()
+    notifier = Webhook(settings.notify_webhook_url)
+    while True:
+        try:
+            report = sweep(svc, notifier, dry_run=args.dry_run or None)
+            print(json.dumps(report.as_dict()), flush=True)
+        except (ArmError, Stale) as exc:
+            log.warning("sweep failed, the next pass picks up: %s", exc)
+        if not args.every:
+            return 0
+        time.sleep(args.every)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
