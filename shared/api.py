@@ -20,7 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shared import idempotency, operations
 from shared.auth import TokenInfo, easy_auth_user, issue_token, list_tokens, resolve_token, revoke_token
 from shared.cloud import Arm, ArmError
-from shared.models import CreateVm, EventList, SnoozeRequest, User, VmList, VmView
+from shared.costs import burn_rate, month_of
+from shared.models import CostReport, CreateVm, EventList, SizeList, SnoozeRequest, User, VmList, VmView
 from shared.operations import Services
 from shared.policy import Policy, PolicyOverride, usage
 from shared.problems import PROBLEM_JSON, FieldProblem, Problem, ProblemBody, from_arm
@@ -234,6 +235,21 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
 
     # --- routes -------------------------------------------------------------------------------------
 
+    @app.get("/api/sizes", tags=["vms"], responses=errors())
+    def get_sizes(user: Caller, svc: Svc) -> SizeList:
+        """The sizes you may create, with vCPUs, memory and hourly Linux pay-as-you-go price."""
+        return operations.sizes(svc, user)
+
+    @app.get("/api/costs", tags=["costs"], responses=errors())
+    def get_costs(
+        user: Caller,
+        svc: Svc,
+        month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, UTC")] = None,
+        owner: Annotated[str | None, Query(max_length=256, description="Admins: only this owner")] = None,
+    ) -> CostReport:
+        """Cost per VM and per owner for a month (default: this month), as accrued by the sweeper."""
+        return operations.month_report(svc, user, month or month_of(svc.clock()), owner)
+
     @app.get("/api/health", tags=["health"], responses={503: ERRORS[503]})
     def health(svc: Svc) -> JSONResponse:
         """Anonymous liveness of Table storage and ARM."""
@@ -367,8 +383,9 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
 
     @app.get("/api/vms/{name}", tags=["vms"], responses=errors(404, 502), response_model=VmView)
     def get_vm(name: str, user: Caller, svc: Svc) -> Response:
-        """One VM: record, live power state, public IP, JupyterHub/RStudio URLs and ssh command."""
-        view = operations.view(operations.refresh(svc, operations.owned(svc, user, name)))
+        """One VM: record, live power state, public IP, JupyterHub/RStudio URLs, ssh command, cost and burn rate."""
+        record = operations.refresh(svc, operations.owned(svc, user, name))
+        view = operations.view(record, burn_rate(record, operations.known_prices(svc)))
         return Response(view.model_dump_json(), media_type="application/json")
 
     @app.delete(

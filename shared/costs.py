@@ -101,3 +101,12 @@ def owner_month_to_date(records: list[VmRecord], month: str) -> dict[str, float]
         if record.month == month:
             totals[record.owner] = totals.get(record.owner, 0.0) + record.month_cost_usd
     return totals
+
+
+def month_costs(records: list[VmRecord], finished: list[MonthCost], month: str) -> list[MonthCost]:
+    """Per-VM cost of `month`: the records still counting it plus the rows already closed for it."""
+    rows = {(c.record_id): c for c in finished if c.month == month}
+    for record in records:
+        if record.month == month and record.id not in rows:
+            rows[record.id] = MonthCost(month, record.id, record.name, record.owner, record.month_cost_usd)
+    return sorted(rows.values(), key=lambda c: (c.owner, c.name))

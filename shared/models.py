@@ -370,6 +370,7 @@ class VmView(BaseModel):
     error_message: str | None
     snoozed_until: datetime | None
     cost_usd: float = Field(description="What the VM has cost so far (compute while allocated, disk always)")
+    burn_usd_per_hour: float | None = Field(default=None, description="What it costs per hour as it is now")
 
 
 class VmList(BaseModel):
@@ -394,3 +395,28 @@ class User(BaseModel):
 
     name: str
     is_admin: bool = False
+
+
+class SizeInfo(BaseModel):
+    name: str
+    vcpus: int | None
+    memory_gib: float | None
+    hourly_usd: float | None = Field(description="Linux pay-as-you-go list price in the workload region")
+
+
+class SizeList(BaseModel):
+    region: str
+    value: list[SizeInfo]
+
+
+class VmCost(BaseModel):
+    name: str
+    owner: str
+    usd: float
+
+
+class CostReport(BaseModel):
+    month: str = Field(description="Calendar month, UTC (YYYY-MM)")
+    total_usd: float
+    by_owner: dict[str, float]
+    by_vm: list[VmCost]

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared.cloud import Arm, ArmError, ObservedVm
+from shared.costs import MonthCost, month_costs
 from shared.decide import snooze_until
 from shared.lifecycle import Action, Command, Refusal, plan_action, reconcile
-from shared.models import CreateVm, Event, User, VmRecord, VmState, VmView
+from shared.models import CostReport, CreateVm, Event, SizeInfo, SizeList, User, VmCost, VmRecord, VmState, VmView
 from shared.policy import Policy, PolicyOverride, check_create, check_quota, default_cidrs, effective, usage
+from shared.pricing import PriceKey, Prices, load_catalogue
 from shared.problems import FieldProblem, Problem, from_arm, not_found
 from shared.settings import Settings
 from shared.store import Conflict, Stale, Store
@@ -58,6 +60,31 @@ class Services:
         return effective(self.team_policy()[0], self.override(user)[0])
 
 
+# --- prices ---------------------------------------------------------------------------------------
+
+_PRICES_FOR = timedelta(minutes=10)
+_prices_cache: dict[str, tuple[datetime, Prices]] = {}
+
+
+def known_prices(svc: Services) -> Prices:
+    """The shipped catalogue overlaid with the sweeper's cached Retail Prices figures (no network here)."""
+    region = svc.settings.location
+    now = utcnow()
+    hit = _prices_cache.get(region)
+    if hit is not None and now - hit[0] < _PRICES_FOR:
+        return hit[1]
+    prices: dict[PriceKey, float] = dict(load_catalogue().prices)
+    cached = svc.store.get_prices(region)
+    if cached is not None:
+        prices.update({(size, region): usd for size, usd in cached[0].items()})
+    _prices_cache[region] = (now, prices)
+    return prices
+
+
+def forget_prices() -> None:
+    _prices_cache.clear()
+
+
 # --- reads ------------------------------------------------------------------------------------------
 
 
@@ -69,9 +96,10 @@ def owned(svc: Services, user: User, name: str) -> VmRecord:
     return record
 
 
-def view(record: VmRecord) -> VmView:
+def view(record: VmRecord, burn: float | None = None) -> VmView:
     ip = record.public_ip if record.state not in (VmState.DELETED, VmState.FAILED, VmState.LOST) else None
     return VmView(
+        burn_usd_per_hour=burn,
         **record.model_dump(
             exclude={
                 "etag",
@@ -380,3 +408,43 @@ def snooze(svc: Services, user: User, name: str, hours: float) -> VmRecord:
         ),
     )
     return saved
+
+
+def month_report(svc: Services, user: User, month: str, owner: str | None) -> CostReport:
+    """Cost per VM and per owner for a calendar month (UTC); users see their own, admins everyone's."""
+    if not user.is_admin:
+        owner = user.name
+    finished = [
+        MonthCost(month, str(row["RowKey"]), str(row["name"]), str(row["owner"]), float(row["usd"]))
+        for row in svc.store.month_costs(month)
+    ]
+    records = svc.store.list_vms(owner=owner, include_deleted=True)
+    rows = [c for c in month_costs(records, finished, month) if owner is None or c.owner == owner]
+    by_owner: dict[str, float] = {}
+    for row in rows:
+        by_owner[row.owner] = round(by_owner.get(row.owner, 0.0) + row.usd, 4)
+    return CostReport(
+        month=month,
+        total_usd=round(sum(r.usd for r in rows), 4),
+        by_owner=by_owner,
+        by_vm=[VmCost(name=r.name, owner=r.owner, usd=round(r.usd, 4)) for r in rows],
+    )
+
+
+def sizes(svc: Services, user: User) -> SizeList:
+    """The sizes this user may create, with vCPUs, memory and the hourly price in the workload region."""
+    catalogue = load_catalogue()
+    prices = known_prices(svc)
+    region = svc.settings.location
+    infos = []
+    for name in svc.policy_for(user.name).allowed_sizes:
+        spec = catalogue.sizes.get(name)
+        infos.append(
+            SizeInfo(
+                name=name,
+                vcpus=spec.vcpus if spec else None,
+                memory_gib=spec.memory_gib if spec else None,
+                hourly_usd=prices.get((name, region)),
+            )
+        )
+    return SizeList(region=region, value=infos)

@@ -27,7 +27,7 @@ from shared.decide import Action, Decisions, StopWarning, decide, prune_warned
 from shared.lifecycle import Command, reconcile
 from shared.models import Event, VmRecord, VmState
 from shared.notify import Webhook
-from shared.operations import OVERRIDE_PARTITION, Services, send
+from shared.operations import OVERRIDE_PARTITION, Services, forget_prices, known_prices, send
 from shared.policy import PolicyOverride
 from shared.store import Stale
 
@@ -92,12 +92,12 @@ class Pacer:
 
 
 def current_prices(svc: Services, now: datetime, sizes: Iterable[str]) -> pricing.Prices:
-    """The shipped catalogue, overlaid with the Retail Prices API's figures (fetched daily, cached)."""
+    """The known prices, refreshed from the Retail Prices API once a day (cached in Table storage).
+
+    When the API fails, the cache (even a stale one) or the shipped catalogue stands, with a warning.
+    """
     region = svc.settings.location
-    prices: dict[pricing.PriceKey, float] = dict(pricing.load_catalogue().prices)
     cached = svc.store.get_prices(region)
-    if cached is not None:
-        prices.update({(size, region): usd for size, usd in cached[0].items()})
     if svc.settings.prices_url and (cached is None or now - cached[1] >= PRICES_MAX_AGE):
         try:
             fetched = pricing.fetch_prices(svc.settings.prices_url, sorted(set(sizes)), region)
@@ -108,8 +108,8 @@ def current_prices(svc: Services, now: datetime, sizes: Iterable[str]) -> pricin
             hourly = {size: usd for (size, where), usd in fetched.items() if where == region}
             if hourly:
                 svc.store.put_prices(region, hourly, now)
-                prices.update({(size, region): usd for size, usd in hourly.items()})
-    return prices
+                forget_prices()
+    return known_prices(svc)
 
 
 def gather_metrics(

@@ -121,6 +121,16 @@ def test_a_pass_deallocates_exactly_the_idle_expired_and_over_budget_vms(
     for name in (names["busy"], names["expired"], names["young"]):
         assert power(sim, name) == "running"
 
+    # What it cost: per VM (with burn rate) and per owner for this month.
+    stopped = api.get(f"/vms/{names['budget']}").json()
+    running = api.get(f"/vms/{names['busy']}").json()
+    assert running["cost_usd"] > 0.4  # two hours of an E4s_v5 and its disk
+    assert 0 < stopped["burn_usd_per_hour"] < running["burn_usd_per_hour"]  # deallocated: the disk only
+    report_month = api.get("/costs", params={"month": now.strftime("%Y-%m")}).json()
+    by_vm = {row["name"]: row["usd"] for row in report_month["by_vm"]}
+    assert set(by_vm) == set(names.values())
+    assert report_month["by_owner"] == {running["owner"]: pytest.approx(sum(by_vm.values()), abs=1e-3)}
+
     # Same pass again at the same moment: nothing new happens and no cost is counted twice.
     costs = {n: api.get(f"/vms/{n}").json()["cost_usd"] for n in names.values()}
     again = sweep(svc, webhook, now)
@@ -293,9 +303,11 @@ def price_item(size: str, usd: float) -> dict[str, Any]:
 
 
 def test_prices_refresh_from_the_api_is_cached_and_falls_back_when_it_is_down(settings: Settings, store: Store) -> None:
+    from shared.operations import forget_prices
     from shared.pricing import load_catalogue
 
     store.prices.delete_entity("prices", settings.location)
+    forget_prices()
     pages = PricePages()
     live = Services(settings=settings.model_copy(update={"prices_url": pages.url}), store=store, arm=Arm(settings))
     now = datetime.now(UTC)
@@ -313,5 +325,15 @@ def test_prices_refresh_from_the_api_is_cached_and_falls_back_when_it_is_down(se
 
     # No cache and no API: the shipped catalogue.
     store.prices.delete_entity("prices", settings.location)
+    forget_prices()
     fallback = current_prices(live, now, ["Standard_D2s_v5"])
     assert fallback[("Standard_D2s_v5", "eastus")] == load_catalogue().prices[("Standard_D2s_v5", "eastus")]
+
+
+def test_sizes_lists_what_the_caller_may_create_with_prices(api: httpx.Client, settings: Settings) -> None:
+    sizes = api.get("/sizes").json()
+    assert sizes["region"] == settings.location
+    by_name = {s["name"]: s for s in sizes["value"]}
+    assert set(by_name) == set(settings.allowed_sizes)
+    assert by_name["Standard_E4s_v5"]["vcpus"] == 4
+    assert by_name["Standard_E4s_v5"]["hourly_usd"] > 0
