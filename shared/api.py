@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shared import idempotency, operations
 from shared.auth import TokenInfo, easy_auth_user, issue_token, list_tokens, resolve_token, revoke_token
 from shared.cloud import Arm, ArmError
-from shared.costs import burn_rate, month_of
+from shared.costs import month_of
 from shared.models import CostReport, CreateVm, EventList, SizeList, SnoozeRequest, User, VmList, VmView
 from shared.operations import Services
 from shared.policy import Policy, PolicyOverride, usage
@@ -271,13 +271,15 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
     def me(user: Caller, svc: Svc) -> Me:
         """Who the caller is, their role, and their usage against each limit."""
         policy = svc.policy_for(user.name)
-        held = usage(svc.store.list_vms(owner=user.name), svc.arm.size_vcpus())
+        records = svc.store.list_vms(owner=user.name, include_deleted=True)
+        held = usage(records, svc.arm.size_vcpus(), month_of(svc.clock()))
         return Me(
             user=user.name,
             role="admin" if user.is_admin else "user",
             usage={
                 "vms": Limit(used=held.vms, limit=policy.max_vms_per_user),
                 "vcpus": Limit(used=held.vcpus, limit=policy.max_vcpus_per_user),
+                "month_usd": Limit(used=round(held.month_usd, 2), limit=policy.monthly_budget_usd),
             },
             policy=policy,
         )
@@ -385,7 +387,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
     def get_vm(name: str, user: Caller, svc: Svc) -> Response:
         """One VM: record, live power state, public IP, JupyterHub/RStudio URLs, ssh command, cost and burn rate."""
         record = operations.refresh(svc, operations.owned(svc, user, name))
-        view = operations.view(record, burn_rate(record, operations.known_prices(svc)))
+        view = operations.view(record, operations.known_prices(svc), svc.clock())
         return Response(view.model_dump_json(), media_type="application/json")
 
     @app.delete(
@@ -436,7 +438,7 @@ DEFAULTS_ETAG = '"defaults"'
 
 
 def write_doc(svc: Services, partition: str, row: str, doc: str, if_match: str | None) -> str:
-    if if_match is None:
+    if not if_match:
         raise Problem(428, "Precondition Required", "Send the ETag from the last GET in If-Match.")
     try:
         return svc.store.put_doc(partition, row, doc, None if if_match == DEFAULTS_ETAG else if_match)

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.models import IMAGES, VmRecord
@@ -27,6 +27,8 @@ CPU_METRIC = "Percentage CPU"
 NETWORK_IN_METRIC = "Network In Total"
 # Azure Monitor's metrics:getBatch takes at most 50 resource ids per call.
 METRICS_BATCH = 50
+# The api-version azure-monitor-querymetrics 1.0 speaks for metrics:getBatch.
+METRICS_API_VERSION = "2024-02-01"
 # How long one instance reuses the group-wide VM list for `GET /api/vms`.
 LIST_CACHE_SECONDS = 10.0
 # The api-version azure-mgmt-compute 39 speaks; used for the raw list pages.
@@ -319,6 +321,7 @@ class Arm:
         self, names: list[str], start: datetime, end: datetime, interval: timedelta
     ) -> dict[str, list[Sample]]:
         """CPU maximum and network-in total per interval, for up to METRICS_BATCH VMs in one call."""
+        from azure.core.rest import HttpRequest
         from azure.monitor.querymetrics import MetricsClient
 
         if len(names) > METRICS_BATCH:
@@ -332,34 +335,41 @@ class Arm:
                 self._metrics = MetricsClient(endpoint, self.credential, **kwargs)
             client = self._metrics
         by_id = {self.vm_id(name).lower(): name for name in names}
+        # Sent through the SDK client's pipeline (auth, retries) but read as JSON: its models cost ~2 ms a VM.
+        request = HttpRequest(
+            "POST",
+            f"/subscriptions/{self.settings.subscription_id}/metrics:getBatch",
+            params={
+                "api-version": METRICS_API_VERSION,
+                "starttime": start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "endtime": end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "interval": f"PT{int(interval.total_seconds() // 60)}M",
+                "metricnamespace": "Microsoft.Compute/virtualMachines",
+                "metricnames": f"{CPU_METRIC},{NETWORK_IN_METRIC}",
+                "aggregation": "maximum,total",
+            },
+            json={"resourceids": [self.vm_id(name) for name in names]},
+        )
         try:
-            results = client.query_resources(
-                resource_ids=[self.vm_id(name) for name in names],
-                metric_namespace="Microsoft.Compute/virtualMachines",
-                metric_names=[CPU_METRIC, NETWORK_IN_METRIC],
-                timespan=(start, end),
-                granularity=interval,
-                aggregations=["Maximum", "Total"],
-            )
+            response = client.send_request(request)
+            response.raise_for_status()
+            body = response.json()
         except Exception as exc:
             raise _arm_error(exc) from exc
-        samples: dict[str, dict[datetime, dict[str, float | None]]] = {}
-        for result in results:
-            for metric in result.metrics:
-                resource = metric.id.lower().split("/providers/microsoft.insights/")[0]
-                name = by_id.get(resource)
+        samples: dict[str, dict[str, dict[str, float | None]]] = {}
+        for result in body.get("values", []):
+            for metric in result.get("value", []):
+                name = by_id.get(metric["id"].lower().split("/providers/microsoft.insights/")[0])
                 if name is None:
                     continue
+                cpu = metric["name"]["value"] == CPU_METRIC
                 points = samples.setdefault(name, {})
-                for series in metric.timeseries:
-                    for value in series.data:
-                        point = points.setdefault(value.timestamp, {})
-                        if metric.name == CPU_METRIC:
-                            point["cpu"] = value.maximum
-                        else:
-                            point["net"] = value.total
+                for series in metric.get("timeseries", []):
+                    for value in series.get("data", []):
+                        point = points.setdefault(value["timeStamp"], {})
+                        point["cpu" if cpu else "net"] = value.get("maximum" if cpu else "total")
         return {
-            name: [Sample(at, p.get("cpu"), p.get("net")) for at, p in sorted(points.items())]
+            name: [Sample(datetime.fromisoformat(at), p.get("cpu"), p.get("net")) for at, p in sorted(points.items())]
             for name, points in samples.items()
         }
 

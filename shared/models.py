@@ -292,43 +292,50 @@ class SnoozeRequest(BaseModel):
     hours: float = Field(gt=0, le=24 * 7)
 
 
-class VmRecord(BaseModel):
-    """What Table storage holds for one VM: the desired state plus what was last observed."""
+class VmFields(BaseModel):
+    """What a VM record and its API view share."""
 
     id: str
     name: str
     owner: str
     state: VmState
     power_state: str | None = None
-    # When reconcile first saw the current power state (a start made outside the API included).
-    power_since: datetime | None = None
-    still_billing: bool = False
+    still_billing: bool = Field(default=False, description="Stopped but still allocated: compute still bills")
     size: str
     location: str
     image: ImagePreset
     os_disk_gb: int
     os_disk_type: DiskType
     admin_username: str
-    ssh_public_key: str | None = None
-    password_auth: bool = False
     allowed_cidrs: list[str]
     tags: dict[str, str] = Field(default_factory=dict)
     ttl_hours: int
+    keep_until: datetime = Field(description="When the time limit stops the VM (moved by snooze)")
     budget_usd: float | None = None
     schedule: Schedule | None = None
     idle: IdleRule = Field(default_factory=IdleRule)
     public_ip: str | None = None
     created_at: datetime
     updated_at: datetime
-    # When the last action (create/start/stop/...) was sent to ARM; reconcile retries stale ones.
-    action_at: datetime
-    keep_until: datetime
     error_code: str | None = None
     error_message: str | None = None
     # Automatic stops (schedule, time limit, idle) are held off until then; budget stops are not.
     snoozed_until: datetime | None = None
-    # Cost accrued so far, up to cost_at (the last sweep that accrued it).
-    cost_usd: float = 0.0
+    cost_usd: float = Field(
+        default=0.0, description="What the VM has cost so far (compute while allocated, disk always)"
+    )
+
+
+class VmRecord(VmFields):
+    """What Table storage holds for one VM: the desired state plus what was last observed."""
+
+    # When reconcile first saw the current power state (a start made outside the API included).
+    power_since: datetime | None = None
+    ssh_public_key: str | None = None
+    password_auth: bool = False
+    # When the last action (create/start/stop/...) was sent to ARM; reconcile retries stale ones.
+    action_at: datetime
+    # cost_usd is accrued up to cost_at (the last sweep that accrued it).
     cost_at: datetime | None = None
     # The calendar month (UTC, YYYY-MM) of cost_at and what the VM has cost in it.
     month: str | None = None
@@ -338,38 +345,12 @@ class VmRecord(BaseModel):
     etag: str | None = Field(default=None, exclude=True)
 
 
-class VmView(BaseModel):
+class VmView(VmFields):
     """A VM as the API shows it."""
 
-    id: str
-    name: str
-    owner: str
-    state: VmState
-    power_state: str | None
-    still_billing: bool
-    size: str
-    location: str
-    image: ImagePreset
-    os_disk_gb: int
-    os_disk_type: DiskType
-    admin_username: str
-    allowed_cidrs: list[str]
-    tags: dict[str, str]
-    ttl_hours: int
-    keep_until: datetime
-    budget_usd: float | None
-    schedule: Schedule | None
-    idle: IdleRule
-    public_ip: str | None
     jupyterhub_url: str | None
     rstudio_url: str | None
     ssh: str | None
-    created_at: datetime
-    updated_at: datetime
-    error_code: str | None
-    error_message: str | None
-    snoozed_until: datetime | None
-    cost_usd: float = Field(description="What the VM has cost so far (compute while allocated, disk always)")
     burn_usd_per_hour: float | None = Field(default=None, description="What it costs per hour as it is now")
 
 

@@ -15,10 +15,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared.cloud import Arm, ArmError, ObservedVm
-from shared.costs import MonthCost, month_costs
+from shared.costs import MonthCost, accrue_record, burn_rate, month_costs, month_of
 from shared.decide import snooze_until
 from shared.lifecycle import Action, Command, Refusal, plan_action, reconcile
-from shared.models import CostReport, CreateVm, Event, SizeInfo, SizeList, User, VmCost, VmRecord, VmState, VmView
+from shared.models import (
+    CostReport,
+    CreateVm,
+    Event,
+    SizeInfo,
+    SizeList,
+    User,
+    VmCost,
+    VmFields,
+    VmRecord,
+    VmState,
+    VmView,
+)
 from shared.policy import Policy, PolicyOverride, check_create, check_quota, default_cidrs, effective, usage
 from shared.pricing import PriceKey, Prices, load_catalogue
 from shared.problems import FieldProblem, Problem, from_arm, not_found
@@ -96,22 +108,16 @@ def owned(svc: Services, user: User, name: str) -> VmRecord:
     return record
 
 
-def view(record: VmRecord, burn: float | None = None) -> VmView:
+def view(record: VmRecord, prices: Prices | None = None, now: datetime | None = None) -> VmView:
+    """The API's view of a record; with prices, the cost includes what accrued since the last sweep wrote it."""
     ip = record.public_ip if record.state not in (VmState.DELETED, VmState.FAILED, VmState.LOST) else None
+    burn = None
+    if prices is not None:
+        record = accrue_record(record, prices, now or utcnow()).record
+        burn = burn_rate(record, prices)
     return VmView(
+        **record.model_dump(include=set(VmFields.model_fields)),
         burn_usd_per_hour=burn,
-        **record.model_dump(
-            exclude={
-                "etag",
-                "ssh_public_key",
-                "password_auth",
-                "action_at",
-                "cost_at",
-                "warned",
-                "month",
-                "month_cost_usd",
-            }
-        ),
         jupyterhub_url=f"https://{ip}:8000" if ip else None,
         rstudio_url=f"http://{ip}:8787" if ip else None,
         ssh=f"ssh {record.admin_username}@{ip}" if ip else None,
@@ -132,11 +138,12 @@ def list_views(svc: Services, user: User, owner: str | None, include_deleted: bo
             log.warning("listing VMs without live state: %s", exc)
             observed = None
     now = svc.clock()
+    prices = known_prices(svc)
     views = []
     for record in records:
         if observed is not None and record.state != VmState.DELETED:
             record = reconcile(record, observed.get(record.name), None, now).record
-        views.append(view(record))
+        views.append(view(record, prices, now))
     return views
 
 
@@ -258,7 +265,8 @@ def quota_held(svc: Services, owner: str, policy: Policy, size: str) -> Iterator
     needed = vcpus_needed(svc, size)
     try:
         with svc.store.lease(f"quota-{hashlib.sha256(owner.encode()).hexdigest()[:32]}"):
-            held = usage(svc.store.list_vms(owner=owner), svc.arm.size_vcpus())
+            records = svc.store.list_vms(owner=owner, include_deleted=True)
+            held = usage(records, svc.arm.size_vcpus(), month_of(svc.clock()))
             refusal = check_quota(held, needed, policy)
             if refusal is not None:
                 raise Problem(409, "Quota exceeded", refusal, code="UserQuotaExceeded")
@@ -418,7 +426,13 @@ def month_report(svc: Services, user: User, month: str, owner: str | None) -> Co
         MonthCost(month, str(row["RowKey"]), str(row["name"]), str(row["owner"]), float(row["usd"]))
         for row in svc.store.month_costs(month)
     ]
-    records = svc.store.list_vms(owner=owner, include_deleted=True)
+    now = svc.clock()
+    prices = known_prices(svc)
+    records = []
+    for record in svc.store.list_vms(owner=owner, include_deleted=True):
+        accrual = accrue_record(record, prices, now)
+        records.append(accrual.record)
+        finished += accrual.closed
     rows = [c for c in month_costs(records, finished, month) if owner is None or c.owner == owner]
     by_owner: dict[str, float] = {}
     for row in rows:

@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.models import CreateVm, DiskType, VmRecord, VmState
 from shared.settings import Settings
 
+# Upper bounds that keep every limit a sane number (and date arithmetic in range).
+MAX_HOURS = 24 * 366
+MAX_USD = 1_000_000.0
+MAX_COUNT = 10_000
 # Widest source range a VM may open its ports to unless policy allows open CIDRs.
 WIDEST_PREFIX = 16
 # States whose VM holds (or is about to hold) compute: they count against a user's quota.
@@ -49,14 +53,14 @@ class Policy(BaseModel):
     allowed_regions: list[str] = Field(default_factory=list, max_length=50, description="Empty: any region")
     allowed_disk_types: list[DiskType] = Field(default_factory=lambda: list(DiskType), min_length=1)
     max_os_disk_gb: int = Field(ge=30, le=4095)
-    default_ttl_hours: int = Field(ge=1)
-    max_ttl_hours: int = Field(ge=1)
-    max_budget_usd: float = Field(gt=0, description="Largest budget_usd one VM may carry")
-    monthly_budget_usd: float = Field(gt=0, description="What one person's VMs may cost per calendar month")
-    max_vms_per_user: int = Field(ge=0)
-    max_vcpus_per_user: int = Field(ge=0)
+    default_ttl_hours: int = Field(ge=1, le=MAX_HOURS)
+    max_ttl_hours: int = Field(ge=1, le=MAX_HOURS)
+    max_budget_usd: float = Field(gt=0, le=MAX_USD, description="Largest budget_usd one VM may carry")
+    monthly_budget_usd: float = Field(gt=0, le=MAX_USD, description="What one person's VMs may cost per calendar month")
+    max_vms_per_user: int = Field(ge=0, le=MAX_COUNT)
+    max_vcpus_per_user: int = Field(ge=0, le=MAX_COUNT * 100)
     allow_open_cidr: bool = Field(description="Allow source ranges wider than /16, including 0.0.0.0/0")
-    max_snooze_hours: int = Field(ge=1)
+    max_snooze_hours: int = Field(ge=1, le=7 * 24)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -84,13 +88,13 @@ class PolicyOverride(BaseModel):
 
     allowed_sizes: list[str] | None = Field(default=None, min_length=1, max_length=200)
     max_os_disk_gb: int | None = Field(default=None, ge=30, le=4095)
-    max_ttl_hours: int | None = Field(default=None, ge=1)
-    max_budget_usd: float | None = Field(default=None, gt=0)
-    monthly_budget_usd: float | None = Field(default=None, gt=0)
-    max_vms_per_user: int | None = Field(default=None, ge=0)
-    max_vcpus_per_user: int | None = Field(default=None, ge=0)
+    max_ttl_hours: int | None = Field(default=None, ge=1, le=MAX_HOURS)
+    max_budget_usd: float | None = Field(default=None, gt=0, le=MAX_USD)
+    monthly_budget_usd: float | None = Field(default=None, gt=0, le=MAX_USD)
+    max_vms_per_user: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    max_vcpus_per_user: int | None = Field(default=None, ge=0, le=MAX_COUNT * 100)
     allow_open_cidr: bool | None = None
-    max_snooze_hours: int | None = Field(default=None, ge=1)
+    max_snooze_hours: int | None = Field(default=None, ge=1, le=7 * 24)
 
 
 def effective(policy: Policy, override: PolicyOverride | None) -> Policy:
@@ -136,16 +140,24 @@ def check_create(request: CreateVm, policy: Policy, location: str) -> list[Field
 class Usage:
     vms: int
     vcpus: int
+    month_usd: float = 0.0
 
 
-def usage(records: Iterable[VmRecord], vcpus_of: dict[str, int]) -> Usage:
-    """What a user's VMs hold now: allocated (creating, running, starting, restarting) VMs and their vCPUs."""
+def usage(records: Iterable[VmRecord], vcpus_of: dict[str, int], month: str | None = None) -> Usage:
+    """What a user's VMs hold now (allocated VMs and their vCPUs) and have cost in `month` so far."""
+    records = list(records)
     held = [r for r in records if r.state in ALLOCATED_STATES or (r.state == VmState.STOPPED and r.still_billing)]
-    return Usage(vms=len(held), vcpus=sum(vcpus_of.get(r.size, 0) for r in held))
+    spent = sum(r.month_cost_usd for r in records if month is not None and r.month == month)
+    return Usage(vms=len(held), vcpus=sum(vcpus_of.get(r.size, 0) for r in held), month_usd=spent)
 
 
 def check_quota(current: Usage, adding_vcpus: int, policy: Policy) -> str | None:
     """Why one more VM of `adding_vcpus` would break the user's quota, or None if it fits."""
+    if current.month_usd >= policy.monthly_budget_usd:
+        return (
+            f"your VMs have cost {current.month_usd:.2f} USD this month, your monthly budget is "
+            f"{policy.monthly_budget_usd:g} USD; ask an admin to raise it"
+        )
     if current.vms + 1 > policy.max_vms_per_user:
         return f"you already run {current.vms} of your {policy.max_vms_per_user} VMs; stop or delete one first"
     if current.vcpus + adding_vcpus > policy.max_vcpus_per_user:

@@ -39,6 +39,8 @@ ACTOR = "system:sweeper"
 METRICS_INTERVAL = timedelta(minutes=5)
 FINE_METRICS_INTERVAL = timedelta(minutes=1)
 PRICES_MAX_AGE = timedelta(days=1)
+# A record whose only change is its running cost is written at most this often.
+COST_WRITE_EVERY = timedelta(hours=1)
 # Below ARM's write refill (10/s per principal) and Compute's deallocate limit (500/min per subscription).
 ARM_WRITES_PER_SECOND = 7.0
 ARM_WRITE_BURST = 50
@@ -61,7 +63,14 @@ class SweepReport:
     actions: list[dict[str, str]] = field(default_factory=list)
     actions_failed: int = 0
     stale_records: int = 0
+    # Seconds spent in each phase: read, reconcile, metrics, decide, persist, act.
+    seconds: dict[str, float] = field(default_factory=dict)
     finished_at: datetime | None = None
+
+    def lap(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[phase] = round(now - since, 3)
+        return now
 
     def as_dict(self) -> dict[str, Any]:
         report = asdict(self)
@@ -142,6 +151,23 @@ def owner_budgets(svc: Services) -> dict[str, float]:
     return budgets
 
 
+def worth_writing(before: VmRecord, after: VmRecord, now: datetime) -> bool:
+    """Write a record when anything but its running cost changed, a month closed, or hourly.
+
+    Accrual always runs from the stored cost_at, so skipping a cost-only write loses nothing: the next
+    write covers the whole interval, at the power state that held throughout it (any change is written).
+    Readers add the cost since cost_at themselves (costs.accrue_record).
+    """
+    if after == before:
+        return False
+    cost_only = {"cost_usd", "cost_at", "month_cost_usd", "warned"}
+    if after.model_dump(exclude=cost_only) != before.model_dump(exclude=cost_only):
+        return True
+    if after.warned != prune_warned(before.warned, now):
+        return True
+    return before.cost_at is None or now - before.cost_at >= COST_WRITE_EVERY
+
+
 def warning_event(warning: StopWarning, now: datetime, sent: bool) -> Event:
     return Event(
         time=now,
@@ -156,12 +182,16 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
     now = now or svc.clock()
     dry_run = svc.settings.dry_run if dry_run is None else dry_run
     report = SweepReport(started_at=now, dry_run=dry_run)
-    every = svc.store.list_vms(include_deleted=True)
+    lap = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        listing = pool.submit(svc.arm.list_vms)
+        every = svc.store.list_vms(include_deleted=True)
+        observed = listing.result()
     live = [r for r in every if r.state != VmState.DELETED]
-    observed = svc.arm.list_vms()
     report.records, report.observed = len(live), len(observed)
     nsgs = svc.arm.nsg_names() if any(r.name not in observed for r in live) else set()
     prices = current_prices(svc, now, {r.size for r in live} | set(svc.team_policy()[0].allowed_sizes))
+    lap = report.lap("read", lap)
 
     # Reconcile and accrue: what each record becomes, what it owes ARM, which months it closed.
     updated: dict[str, VmRecord] = {}
@@ -182,6 +212,8 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
         owed[record.name] = list(step.commands)
         report.state_changes += sum(1 for e in step.events if e.action == "reconcile")
 
+    lap = report.lap("reconcile", lap)
+
     # Decide on what ARM reports now.
     policy = svc.team_policy()[0]
     candidates = [r for r in updated.values() if r.state in (VmState.RUNNING, VmState.STOPPED)]
@@ -195,6 +227,7 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
     if windows:
         interval = METRICS_INTERVAL if min(windows) >= 4 * METRICS_INTERVAL else FINE_METRICS_INTERVAL
         metrics = gather_metrics(svc, idle_names, max(windows), interval, now, report)
+    lap = report.lap("metrics", lap)
     month = month_of(now)
     owner_costs = owner_month_to_date(list(updated.values()) + [r for r in every if r.name not in updated], month)
     for row in svc.store.month_costs(month):
@@ -210,6 +243,7 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
         owner_budgets=owner_budgets(svc),
         lead=timedelta(minutes=svc.settings.notify_lead_minutes),
     )
+    lap = report.lap("decide", lap)
 
     # Warn: record every warning (whether or not the webhook took it) so it is neither repeated nor waited on.
     for warning in decisions.warnings:
@@ -257,14 +291,17 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
             month_cost.month, month_cost.record_id, month_cost.name, month_cost.owner, month_cost.usd
         )
     before = {r.name: r for r in every}
-    saved, stale = svc.store.update_many([r for name, r in updated.items() if r != before[name]])
+    changed = [r for name, r in updated.items() if worth_writing(before[name], r, now)]
+    saved, stale = svc.store.update_many(changed)
     report.stale_records = len(stale)
     for name in saved:
         for event in events.get(name, []):
             svc.store.add_event(saved[name].id, event)
+    lap = report.lap("persist", lap)
     commands = [(name, c) for name, cs in owed.items() if name not in stale for c in cs]
     deallocations = [a for a in acting if a.vm in saved]
     act(svc, notifier, commands, deallocations, report)
+    report.lap("act", lap)
     report.finished_at = svc.clock()
     return report
 

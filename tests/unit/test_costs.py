@@ -56,3 +56,15 @@ def test_deleted_vms_stop_billing_but_their_month_still_counts_for_the_owner() -
     gone = record(VmState.DELETED, cost_at=start, month="2026-11", month_cost_usd=7.5, cost_usd=7.5)
     assert accrue_record(gone, PRICES, start + timedelta(hours=5)).record.cost_usd == 7.5
     assert owner_month_to_date([gone], "2026-11") == {"ana@example.com": 7.5}
+
+
+def test_a_spent_monthly_budget_refuses_new_vms() -> None:
+    from shared.policy import check_quota, usage
+    from tests.unit.test_decide import POLICY
+
+    spent = record(VmState.DELETED, month="2026-11", month_cost_usd=600.0)
+    current = usage([spent], {"Standard_E4s_v5": 4}, "2026-11")
+    assert current.vms == 0 and current.month_usd == 600.0
+    refusal = check_quota(current, 4, POLICY)
+    assert refusal is not None and "monthly budget" in refusal
+    assert check_quota(usage([spent], {}, "2026-12"), 4, POLICY) is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,9 +11,10 @@ import pytest
 from shared.cloud import ObservedVm
 from shared.decide import Decisions, Sample, decide, prune_warned, snooze_until, warning_key
 from shared.lifecycle import Refusal
-from shared.models import DiskType, IdleRule, ImagePreset, Schedule, VmRecord, VmState
+from shared.models import IdleRule, VmRecord, VmState
 from shared.policy import Policy
 from shared.pricing import load_catalogue
+from tests.support.factories import sched, utc, vm_record
 
 LEAD = timedelta(minutes=30)
 POLICY = Policy(
@@ -29,21 +30,6 @@ POLICY = Policy(
     max_snooze_hours=12,
 )
 PRICES = load_catalogue().prices
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
-
-
-def sched(zone: str, resume: str = "07:00", stop: str = "19:00", days_off: list[str] | None = None) -> Schedule:
-    return Schedule.model_validate(
-        {
-            "timezone": zone,
-            "resume_at": resume,
-            "stop_at": stop,
-            "days_off": ["sat", "sun"] if days_off is None else days_off,
-        }
-    )
 
 
 BERLIN = sched("Europe/Berlin")  # Nov 2026: CET, 19:00 local = 18:00 UTC
@@ -96,28 +82,8 @@ class Case:
 
 def record(now: datetime, **extra: Any) -> VmRecord:
     created = extra.pop("created_at", now - timedelta(hours=10))
-    fields: dict[str, Any] = {
-        "id": "r1",
-        "name": "vm1",
-        "owner": "ana@example.com",
-        "state": VmState.RUNNING,
-        "size": "Standard_E4s_v5",
-        "location": "eastus",
-        "image": ImagePreset.DSVM_UBUNTU_2204,
-        "os_disk_gb": 256,
-        "os_disk_type": DiskType.PREMIUM_LRS,
-        "admin_username": "ana",
-        "allowed_cidrs": ["203.0.113.7/32"],
-        "ttl_hours": 48,
-        "created_at": created,
-        "updated_at": created,
-        "action_at": created,
-        "keep_until": now + timedelta(hours=24),
-        "idle": IdleRule(enabled=False),
-        "cost_usd": 1.0,
-        **extra,
-    }
-    return VmRecord.model_validate(fields)
+    keep_until = extra.pop("keep_until", now + timedelta(hours=24))
+    return vm_record(created, keep_until, **{"idle": IdleRule(enabled=False), "cost_usd": 1.0, **extra})
 
 
 def run(case: Case) -> Decisions:

@@ -8,32 +8,15 @@ import pytest
 
 from shared.cloud import ObservedVm
 from shared.lifecycle import ACTION_GRACE, CREATE_GRACE, Refusal, plan_action, reconcile
-from shared.models import DiskType, ImagePreset, VmRecord, VmState
+from shared.models import VmRecord, VmState
+from tests.support.factories import vm_record
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def record(state: VmState, acted: timedelta = timedelta(0), **extra: object) -> VmRecord:
-    fields: dict[str, object] = {
-        "id": "r1",
-        "name": "vm1",
-        "owner": "ana@example.com",
-        "state": state,
-        "size": "Standard_E4s_v5",
-        "location": "eastus",
-        "image": ImagePreset.DSVM_UBUNTU_2204,
-        "os_disk_gb": 256,
-        "os_disk_type": DiskType.PREMIUM_LRS,
-        "admin_username": "ana",
-        "allowed_cidrs": ["203.0.113.7/32"],
-        "ttl_hours": 8,
-        "created_at": NOW - timedelta(hours=1),
-        "updated_at": NOW - acted,
-        "action_at": NOW - acted,
-        "keep_until": NOW + timedelta(hours=7),
-        **extra,
-    }
-    return VmRecord.model_validate(fields)
+    fields = {"updated_at": NOW - acted, "action_at": NOW - acted, "state": state, "ttl_hours": 8, **extra}
+    return vm_record(NOW - timedelta(hours=1), NOW + timedelta(hours=7), **fields)
 
 
 def vm(provisioning: str = "Succeeded", power: str | None = "running", **extra: object) -> ObservedVm:

@@ -9,22 +9,7 @@ import pytest
 
 from shared.models import Schedule
 from shared.schedule import describe, is_off_hours, last_stop_time, next_stop_time, resolve
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
-
-
-def sched(zone: str, resume: str = "07:00", stop: str = "19:00", days_off: list[str] | None = None) -> Schedule:
-    return Schedule.model_validate(
-        {
-            "timezone": zone,
-            "resume_at": resume,
-            "stop_at": stop,
-            "days_off": ["sat", "sun"] if days_off is None else days_off,
-        }
-    )
-
+from tests.support.factories import sched, utc
 
 BERLIN = sched("Europe/Berlin")
 BERLIN_EVERY_DAY = sched("Europe/Berlin", days_off=[])
