@@ -82,6 +82,9 @@ def records(names: list[str], owner: str, now: datetime, budget: float | None) -
             action_at=created,
             keep_until=now + timedelta(hours=70),
             cost_at=now - timedelta(minutes=5),
+            month=now.strftime("%Y-%m"),
+            cost_usd=0.5,
+            month_cost_usd=0.5,
         )
         for name in names
     ]
@@ -162,6 +165,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 10000])
     parser.add_argument("--deallocate", type=int, default=1000)
+    # Records last written 5 minutes ago, as in steady state; a pass writes only what changed.
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as state:
         stack = Stack(Path(state), tables_port=free_port(), arm_port=free_port(), api_port=free_port())

@@ -230,6 +230,8 @@ def new_record(request: CreateVm, user: User, policy: Policy, settings: Settings
         updated_at=now,
         action_at=now,
         keep_until=now + timedelta(hours=ttl),
+        cost_at=now,
+        month=month_of(now),
     )
 
 
