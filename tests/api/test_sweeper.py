@@ -21,6 +21,7 @@ from shared.store import Store
 from shared.sweeper import current_prices, sweep
 from tests.api.test_lifecycle import body
 from tests.support.polling import wait_for_state
+from tests.unit.test_pricing import item
 
 
 class Receiver:
@@ -240,13 +241,13 @@ class PricePages:
                 "BillingCurrency": "USD",
                 "CustomerEntityId": "Default",
                 "CustomerEntityType": "Retail",
-                "Items": [price_item("Standard_D2s_v5", 0.5)],
+                "Items": [item("Standard_D2s_v5", 0.5)],
                 "NextPageLink": None,
                 "Count": 1,
             },
             "/prices/page2": {
                 "BillingCurrency": "USD",
-                "Items": [price_item("Standard_E4s_v5", 0.9)],
+                "Items": [item("Standard_E4s_v5", 0.9)],
                 "NextPageLink": None,
                 "Count": 1,
             },
@@ -275,31 +276,6 @@ class PricePages:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def price_item(size: str, usd: float) -> dict[str, Any]:
-    return {
-        "currencyCode": "USD",
-        "tierMinimumUnits": 0.0,
-        "retailPrice": usd,
-        "unitPrice": usd,
-        "armRegionName": "eastus",
-        "location": "US East",
-        "effectiveStartDate": "2024-01-01T00:00:00Z",
-        "meterId": "00000000-0000-0000-0000-000000000001",
-        "meterName": size.removeprefix("Standard_").replace("_", " "),
-        "productId": "DZH318Z0BQ4L",
-        "skuId": "DZH318Z0BQ4L/00G1",
-        "productName": "Virtual Machines Dv5 Series",
-        "skuName": size.removeprefix("Standard_").replace("_", " "),
-        "serviceName": "Virtual Machines",
-        "serviceId": "DZH313Z7MMC8",
-        "serviceFamily": "Compute",
-        "unitOfMeasure": "1 Hour",
-        "type": "Consumption",
-        "isPrimaryMeterRegion": True,
-        "armSkuName": size,
-    }
 
 
 def test_prices_refresh_from_the_api_is_cached_and_falls_back_when_it_is_down(settings: Settings, store: Store) -> None:
