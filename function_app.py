@@ -4,7 +4,7 @@ import logging
 
 import azure.functions as func
 
-from shared.api import ServiceHolder, create_app
+from shared.api.app import ServiceHolder, create_app
 from shared.settings import get_settings
 
 settings = get_settings()
@@ -20,7 +20,7 @@ def sweep(timer: func.TimerRequest) -> None:
     A late run (past_due) is one catch-up pass, not one per missed tick: a pass is idempotent, so it
     simply works from what Table storage and ARM say now.
     """
-    from shared.notify import Webhook
+    from shared.azure.webhook import Webhook
     from shared.sweeper import sweep as run
 
     if timer.past_due:

@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from shared.auth import issue_token  # noqa: E402
+from shared.azure.tables import Store  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from shared.store import Store  # noqa: E402
 from tests.support.keys import ed25519_key  # noqa: E402
 from tools.devstack import PYTHON, Stack, free_port  # noqa: E402
 

@@ -7,8 +7,8 @@ import sys
 from datetime import timedelta
 
 from shared.auth import issue_token
+from shared.azure.tables import Store
 from shared.settings import SettingsError, get_settings
-from shared.store import Store
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,8 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from pydantic import BaseModel
 
-from shared.models import User
-from shared.store import Store
+from shared.azure.tables import Store
+from shared.core.models import User
 
 TOKEN_PREFIX = "dsvm_"  # noqa: S105 - a marker, not a secret
 TOKENS_PARTITION = "token"

@@ -14,11 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from shared.cloud import Arm, ArmError, ObservedVm
-from shared.costs import MonthCost, accrue_record, burn_rate, month_costs, month_of
-from shared.decide import snooze_until
-from shared.lifecycle import Action, Command, Refusal, plan_action, reconcile
-from shared.models import (
+from shared.api.problems import FieldProblem, Problem, from_arm, not_found
+from shared.azure.arm import Arm, ArmError, ObservedVm
+from shared.azure.tables import Conflict, Stale, Store
+from shared.core.costs import MonthCost, accrue_record, burn_rate, month_costs, month_of
+from shared.core.decide import snooze_until
+from shared.core.lifecycle import Action, Command, Refusal, plan_action, reconcile
+from shared.core.models import (
     CostReport,
     CreateVm,
     Event,
@@ -31,11 +33,9 @@ from shared.models import (
     VmState,
     VmView,
 )
-from shared.policy import Policy, PolicyOverride, check_create, check_quota, default_cidrs, effective, usage
-from shared.pricing import PriceKey, Prices, load_catalogue
-from shared.problems import FieldProblem, Problem, from_arm, not_found
+from shared.core.policy import Policy, PolicyOverride, check_create, check_quota, default_cidrs, effective, usage
+from shared.core.prices import PriceKey, Prices, load_catalogue
 from shared.settings import Settings
-from shared.store import Conflict, Stale, Store
 
 log = logging.getLogger(__name__)
 

@@ -20,16 +20,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared import pricing
-from shared.cloud import METRICS_BATCH, ArmError, ObservedVm, Sample, child_names
-from shared.costs import MonthCost, accrue_record, month_of, owner_month_to_date
-from shared.decide import Action, Decisions, StopWarning, decide, prune_warned
-from shared.lifecycle import Command, reconcile
-from shared.models import Event, VmRecord, VmState
-from shared.notify import Webhook
+from shared.azure.arm import METRICS_BATCH, ArmError, ObservedVm, Sample, child_names
+from shared.azure.tables import Stale
+from shared.azure.webhook import Webhook
+from shared.core import prices as pricing
+from shared.core.costs import MonthCost, accrue_record, month_of, owner_month_to_date
+from shared.core.decide import Action, Decisions, StopWarning, decide, prune_warned
+from shared.core.lifecycle import Command, reconcile
+from shared.core.models import Event, VmRecord, VmState
+from shared.core.policy import PolicyOverride
 from shared.operations import OVERRIDE_PARTITION, Services, forget_prices, known_prices, send
-from shared.policy import PolicyOverride
-from shared.store import Stale
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,7 @@ def act(
 def main(argv: list[str] | None = None, clock: Callable[[], datetime] | None = None) -> int:
     import json
 
-    from shared.api import ServiceHolder
+    from shared.api.app import ServiceHolder
     from shared.settings import get_settings
 
     parser = argparse.ArgumentParser(prog="python -m shared.sweeper", description=__doc__)

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.azure.tables import Store
 from shared.settings import Settings
-from shared.store import Store
 from tools.devstack import Stack, free_port
 
 # Simulator settings the API tests start from; a test may PATCH /_sim/config for its own needs.

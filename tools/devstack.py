@@ -175,7 +175,7 @@ class Stack:
         self.subnet_id = response.json()["subnet_id"]
 
     def start_api(self, extra_env: dict[str, str] | None = None) -> None:
-        args = [PYTHON, "-m", "uvicorn", "--factory", "shared.api:app_from_env"]
+        args = [PYTHON, "-m", "uvicorn", "--factory", "shared.api.app:app_from_env"]
         args += ["--host", "127.0.0.1", "--port", str(self.api_port), "--log-level", "warning", "--no-access-log"]
         service = spawn("api", args, self.state_dir / "api.log", {**self.app_env(), **(extra_env or {})})
         self.services.append(service)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.store import Store
+from shared.azure.tables import Store
 from tests.conftest import issue
 from tests.support.keys import ed25519_key
 from tools.devstack import ROOT, Stack

@@ -13,7 +13,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from shared.store import Store
+from shared.azure.tables import Store
 from tests.conftest import issue
 from tools.devstack import Stack
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.store import Store
+from shared.azure.tables import Store
 from tests.api.test_lifecycle import body
 from tests.conftest import issue
 from tests.support.polling import wait_for_state
@@ -28,7 +28,7 @@ def principal(name: str, *roles: str) -> str:
 def easy_auth_api(stack: Stack) -> Iterator[str]:
     """A second API process with DSVM_EASY_AUTH=true, as behind App Service Authentication."""
     port = free_port()
-    args = [PYTHON, "-m", "uvicorn", "--factory", "shared.api:app_from_env", "--port", str(port)]
+    args = [PYTHON, "-m", "uvicorn", "--factory", "shared.api.app:app_from_env", "--port", str(port)]
     service: Service = spawn(
         "api-easyauth", args, stack.state_dir / "api-easyauth.log", {**stack.app_env(), "DSVM_EASY_AUTH": "true"}
     )

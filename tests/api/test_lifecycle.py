@@ -76,7 +76,7 @@ def test_create_reaches_running_with_urls_then_stop_start_delete(
 
 
 def test_nsg_opens_only_the_three_ports_to_the_given_cidrs(api: httpx.Client, settings: Any, vm_name: str) -> None:
-    from shared.cloud import Arm
+    from shared.azure.arm import Arm
 
     assert api.post("/vms", json=body(vm_name, allowed_cidrs=["198.51.100.0/24", "203.0.113.9"])).status_code == 202
     nsg = Arm(settings).network.network_security_groups.get(settings.resource_group, f"{vm_name}-nsg")

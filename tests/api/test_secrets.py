@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from shared.store import Store
+from shared.azure.tables import Store
 from tests.support.polling import wait_for_state
 
 

@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.cloud import Arm
-from shared.notify import Webhook
+from shared.azure.arm import Arm
+from shared.azure.tables import Store
+from shared.azure.webhook import Webhook
 from shared.operations import Services
 from shared.settings import Settings
-from shared.store import Store
 from shared.sweeper import current_prices, sweep
 from tests.api.test_lifecycle import body
 from tests.support.polling import wait_for_state
@@ -279,8 +279,8 @@ class PricePages:
 
 
 def test_prices_refresh_from_the_api_is_cached_and_falls_back_when_it_is_down(settings: Settings, store: Store) -> None:
+    from shared.core.prices import load_catalogue
     from shared.operations import forget_prices
-    from shared.pricing import load_catalogue
 
     store.prices.delete_entity("prices", settings.location)
     forget_prices()

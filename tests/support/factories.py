@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.models import DiskType, ImagePreset, Schedule, VmRecord, VmState
+from shared.core.models import DiskType, ImagePreset, Schedule, VmRecord, VmState
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.costs import accrue_record, month_costs, owner_month_to_date
-from shared.models import VmState
-from shared.pricing import HOURS_PER_MONTH, disk_monthly_price
+from shared.core.costs import accrue_record, month_costs, owner_month_to_date
+from shared.core.models import VmState
+from shared.core.prices import HOURS_PER_MONTH, disk_monthly_price
 from tests.unit.test_lifecycle import record
 
 PRICES = {("Standard_E4s_v5", "eastus"): 0.25}
@@ -59,7 +59,7 @@ def test_deleted_vms_stop_billing_but_their_month_still_counts_for_the_owner() -
 
 
 def test_a_spent_monthly_budget_refuses_new_vms() -> None:
-    from shared.policy import check_quota, usage
+    from shared.core.policy import check_quota, usage
     from tests.unit.test_decide import POLICY
 
     spent = record(VmState.DELETED, month="2026-11", month_cost_usd=600.0)

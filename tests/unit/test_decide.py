@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from shared.cloud import ObservedVm
-from shared.decide import Decisions, Sample, decide, prune_warned, snooze_until, warning_key
-from shared.lifecycle import Refusal
-from shared.models import IdleRule, VmRecord, VmState
-from shared.policy import Policy
-from shared.pricing import load_catalogue
+from shared.azure.arm import ObservedVm
+from shared.core.decide import Decisions, Sample, decide, prune_warned, snooze_until, warning_key
+from shared.core.lifecycle import Refusal
+from shared.core.models import IdleRule, VmRecord, VmState
+from shared.core.policy import Policy
+from shared.core.prices import load_catalogue
 from tests.support.factories import sched, utc, vm_record
 
 LEAD = timedelta(minutes=30)

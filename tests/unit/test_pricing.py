@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from azure.core.exceptions import ServiceRequestError
 
-from shared.pricing import (
+from shared.core.prices import (
     HOURS_PER_MONTH,
     accrue,
     burn_rate,

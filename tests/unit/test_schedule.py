@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.models import Schedule
-from shared.schedule import describe, is_off_hours, last_stop_time, next_stop_time, resolve
+from shared.core.models import Schedule
+from shared.core.schedule import describe, is_off_hours, last_stop_time, next_stop_time, resolve
 from tests.support.factories import sched, utc
 
 BERLIN = sched("Europe/Berlin")

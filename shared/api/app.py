@@ -17,17 +17,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared import idempotency, operations
+from shared import operations
+from shared.api import idempotency
+from shared.api.problems import PROBLEM_JSON, FieldProblem, Problem, ProblemBody, from_arm
+from shared.api.ratelimit import RateLimiter
 from shared.auth import TokenInfo, easy_auth_user, issue_token, list_tokens, resolve_token, revoke_token
-from shared.cloud import Arm, ArmError
-from shared.costs import month_of
-from shared.models import CostReport, CreateVm, EventList, SizeList, SnoozeRequest, User, VmList, VmView
+from shared.azure.arm import Arm, ArmError
+from shared.azure.tables import Stale, Store
+from shared.core.costs import month_of
+from shared.core.models import CostReport, CreateVm, EventList, SizeList, SnoozeRequest, User, VmList, VmView
+from shared.core.policy import Policy, PolicyOverride, usage
 from shared.operations import Services
-from shared.policy import Policy, PolicyOverride, usage
-from shared.problems import PROBLEM_JSON, FieldProblem, Problem, ProblemBody, from_arm
-from shared.ratelimit import RateLimiter
 from shared.settings import Settings
-from shared.store import Stale, Store
 
 log = logging.getLogger(__name__)
 
@@ -536,7 +537,7 @@ def idempotent_create(svc: Services, user: User, body: CreateVm, caller_ip: str 
 
 
 def app_from_env() -> FastAPI:
-    """For `uvicorn --factory shared.api:app_from_env` (the local stack)."""
+    """For `uvicorn --factory shared.api.app:app_from_env` (the local stack)."""
     from shared.settings import get_settings
 
     return create_app(get_settings())

@@ -13,7 +13,7 @@ the others that also applied):
 1. budget (hard; snooze does not lift it): the VM's accrued cost >= its budget_usd, or its owner's
    month-to-date cost >= their monthly budget. Announced when it happens.
 2. time-limit: keep_until has passed (snooze moves keep_until; an active snooze also holds it off).
-3. schedule: off-hours in the owner's time zone (see shared.schedule); an active snooze holds it off.
+3. schedule: off-hours in the owner's time zone (see shared.core.schedule); an active snooze holds it off.
 4. idle: idle rule on, the VM has been running for at least the window, samples cover the whole window
    without gaps, every CPU max < cpu_percent and total network in < network_in_mb (1 MB = 10^6 bytes).
    Unknown is not idle: no samples or a gap means no action. An active snooze holds it off. Announced
@@ -45,12 +45,12 @@ from itertools import pairwise
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from shared.cloud import ObservedVm, Sample
-from shared.lifecycle import Refusal
-from shared.models import Schedule, VmRecord, VmState
-from shared.policy import Policy
-from shared.pricing import Prices, vm_burn_rate
-from shared.schedule import describe, is_off_hours, last_stop_time, next_stop_time
+from shared.azure.arm import ObservedVm, Sample
+from shared.core.lifecycle import Refusal
+from shared.core.models import Schedule, VmRecord, VmState
+from shared.core.policy import Policy
+from shared.core.prices import Prices, vm_burn_rate
+from shared.core.schedule import describe, is_off_hours, last_stop_time, next_stop_time
 
 Rule = Literal["budget", "time-limit", "schedule", "idle", "stopped-allocated"]
 PRECEDENCE: tuple[Rule, ...] = ("budget", "time-limit", "schedule", "idle", "stopped-allocated")

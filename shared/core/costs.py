@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared import pricing
-from shared.models import VmRecord, VmState
-from shared.pricing import Prices, accrue, disk_monthly_price, hourly_price
+from shared.core import prices as pricing
+from shared.core.models import VmRecord, VmState
+from shared.core.prices import Prices, accrue, disk_monthly_price, hourly_price
 
 # ARM power states in which a VM holds its hardware and bills for compute.
 ALLOCATED_POWER = frozenset({"starting", "running", "stopping", "stopped", "deallocating"})

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from shared.models import WEEKDAYS, Schedule
+from shared.core.models import WEEKDAYS, Schedule
 
 # How far back and ahead to look for windows: a week of days off plus the overnight spill.
 _SPAN_DAYS = 8

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.cloud import ArmError
+from shared.azure.arm import ArmError
 
 PROBLEM_JSON = "application/problem+json"
 

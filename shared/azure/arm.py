@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.models import IMAGES, VmRecord
+from shared.core.models import IMAGES, VmRecord
 from shared.settings import ARM_PUBLIC_ENDPOINT, Settings
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.models import CreateVm, DiskType, VmRecord, VmState
+from shared.core.models import CreateVm, DiskType, VmRecord, VmState
 from shared.settings import Settings
 
 # Upper bounds that keep every limit a sane number (and date arithmetic in range).

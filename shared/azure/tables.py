@@ -19,7 +19,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
 
-from shared.models import Event, VmRecord, VmState
+from shared.core.models import Event, VmRecord, VmState
 from shared.settings import Settings
 
 LIVE = "vm"
@@ -90,7 +90,7 @@ class Store:
         if settings.tables_connection:
             service = TableServiceClient.from_connection_string(settings.tables_connection)
         else:
-            from shared.cloud import identity_credential
+            from shared.azure.arm import identity_credential
 
             assert settings.tables_endpoint is not None
             service = TableServiceClient(endpoint=settings.tables_endpoint, credential=identity_credential(settings))
