@@ -4,7 +4,8 @@ import logging
 
 import azure.functions as func
 
-from shared.api.app import ServiceHolder, create_app
+from shared.api.app import create_app
+from shared.services import ServiceHolder
 from shared.settings import get_settings
 
 settings = get_settings()

@@ -33,7 +33,7 @@ from shared.azure.arm import Arm  # noqa: E402
 from shared.azure.tables import Store, _record_entity  # noqa: E402
 from shared.azure.webhook import Webhook  # noqa: E402
 from shared.core.models import DiskType, IdleRule, ImagePreset, VmRecord, VmState  # noqa: E402
-from shared.operations import Services  # noqa: E402
+from shared.services import Services  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.sweeper import sweep  # noqa: E402
 from tools.devstack import Stack, free_port  # noqa: E402

@@ -9,14 +9,11 @@ import contextlib
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from shared.api.problems import FieldProblem, Problem, from_arm, not_found
-from shared.azure.arm import Arm, ArmError, ObservedVm
-from shared.azure.tables import Conflict, Stale, Store
+from shared.azure.tables import Conflict, Stale
 from shared.core.costs import MonthCost, accrue_record, burn_rate, month_costs, month_of
 from shared.core.decide import snooze_until
 from shared.core.lifecycle import Action, Command, Refusal, plan_action, reconcile
@@ -33,44 +30,14 @@ from shared.core.models import (
     VmState,
     VmView,
 )
-from shared.core.policy import Policy, PolicyOverride, check_create, check_quota, default_cidrs, effective, usage
+from shared.core.observations import ArmError, ObservedVm
+from shared.core.policy import Policy, check_create, check_quota, default_cidrs, usage
 from shared.core.prices import PriceKey, Prices, load_catalogue
+from shared.core.problems import FieldProblem, Problem, from_arm, not_found
+from shared.services import Services, utcnow
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-
-POLICY_PARTITION = "policy"
-TEAM_POLICY = "team"
-OVERRIDE_PARTITION = "override"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Services:
-    """Everything a request or a sweep needs from the outside world, created once per process."""
-
-    settings: Settings
-    store: Store
-    arm: Arm
-    clock: Callable[[], datetime] = utcnow
-
-    def team_policy(self) -> tuple[Policy, str | None]:
-        """The admin-edited policy and its ETag, or the settings' defaults (ETag None) if never edited."""
-        doc, etag = self.store.get_doc(POLICY_PARTITION, TEAM_POLICY)
-        if doc is None:
-            return Policy.from_settings(self.settings), None
-        return Policy.model_validate_json(doc), etag
-
-    def override(self, user: str) -> tuple[PolicyOverride | None, str | None]:
-        doc, etag = self.store.get_doc(OVERRIDE_PARTITION, user)
-        return (PolicyOverride.model_validate_json(doc) if doc else None), etag
-
-    def policy_for(self, user: str) -> Policy:
-        return effective(self.team_policy()[0], self.override(user)[0])
-
 
 # --- prices ---------------------------------------------------------------------------------------
 

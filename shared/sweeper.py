@@ -20,16 +20,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.azure.arm import METRICS_BATCH, ArmError, ObservedVm, Sample, child_names
+from shared.azure.arm import METRICS_BATCH
+from shared.azure.retail_prices import fetch_prices
 from shared.azure.tables import Stale
 from shared.azure.webhook import Webhook
-from shared.core import prices as pricing
 from shared.core.costs import MonthCost, accrue_record, month_of, owner_month_to_date
 from shared.core.decide import Action, Decisions, StopWarning, decide, prune_warned
 from shared.core.lifecycle import Command, reconcile
 from shared.core.models import Event, VmRecord, VmState
+from shared.core.observations import ArmError, ObservedVm, Sample, child_names
 from shared.core.policy import PolicyOverride
-from shared.operations import OVERRIDE_PARTITION, Services, forget_prices, known_prices, send
+from shared.core.prices import Prices
+from shared.operations import forget_prices, known_prices, send
+from shared.services import OVERRIDE_PARTITION, ServiceHolder, Services
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +103,7 @@ class Pacer:
             time.sleep(delay)
 
 
-def current_prices(svc: Services, now: datetime, sizes: Iterable[str]) -> pricing.Prices:
+def current_prices(svc: Services, now: datetime, sizes: Iterable[str]) -> Prices:
     """The known prices, refreshed from the Retail Prices API once a day (cached in Table storage).
 
     When the API fails, the cache (even a stale one) or the shipped catalogue stands, with a warning.
@@ -109,7 +112,7 @@ def current_prices(svc: Services, now: datetime, sizes: Iterable[str]) -> pricin
     cached = svc.store.get_prices(region)
     if svc.settings.prices_url and (cached is None or now - cached[1] >= PRICES_MAX_AGE):
         try:
-            fetched = pricing.fetch_prices(svc.settings.prices_url, sorted(set(sizes)), region)
+            fetched = fetch_prices(svc.settings.prices_url, sorted(set(sizes)), region)
         except Exception as exc:
             source = "the cached prices" if cached else "the shipped catalogue"
             log.warning("price refresh failed (%s); using %s", type(exc).__name__, source)
@@ -348,7 +351,6 @@ def act(
 def main(argv: list[str] | None = None, clock: Callable[[], datetime] | None = None) -> int:
     import json
 
-    from shared.api.app import ServiceHolder
     from shared.settings import get_settings
 
     parser = argparse.ArgumentParser(prog="python -m shared.sweeper", description=__doc__)

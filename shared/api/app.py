@@ -4,7 +4,6 @@ Handlers are thin: they resolve the caller, call operations.py and shape the ans
 """
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any, Literal
@@ -19,15 +18,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared import operations
 from shared.api import idempotency
-from shared.api.problems import PROBLEM_JSON, FieldProblem, Problem, ProblemBody, from_arm
 from shared.api.ratelimit import RateLimiter
 from shared.auth import TokenInfo, easy_auth_user, issue_token, list_tokens, resolve_token, revoke_token
-from shared.azure.arm import Arm, ArmError
-from shared.azure.tables import Stale, Store
+from shared.azure.tables import Stale
 from shared.core.costs import month_of
 from shared.core.models import CostReport, CreateVm, EventList, SizeList, SnoozeRequest, User, VmList, VmView
+from shared.core.observations import ArmError
 from shared.core.policy import Policy, PolicyOverride, usage
-from shared.operations import Services
+from shared.core.problems import PROBLEM_JSON, FieldProblem, Problem, ProblemBody, from_arm
+from shared.services import OVERRIDE_PARTITION, POLICY_PARTITION, TEAM_POLICY, ServiceHolder, Services
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -105,26 +104,6 @@ class BodyGuard:
                 await problem_response(problem)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-class ServiceHolder:
-    """Builds the Services on first use: no I/O at import, tables created once per process."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._services: Services | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Services:
-        if self._services is None:
-            with self._lock:
-                if self._services is None:
-                    settings = self.settings
-                    arm = Arm(settings)
-                    store = Store.from_settings(settings)
-                    store.ensure_tables()
-                    self._services = Services(settings=settings, store=store, arm=arm)
-        return self._services
 
 
 def create_app(settings: Settings, services: Callable[[], Services] | None = None) -> FastAPI:
@@ -321,7 +300,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         if_match: Annotated[str | None, Header(description="The ETag from GET /api/policy")] = None,
     ) -> Policy:
         """Replace the team policy (admins). A stale `If-Match` → 412, so two admins cannot overwrite each other."""
-        etag = write_doc(svc, operations.POLICY_PARTITION, operations.TEAM_POLICY, body.model_dump_json(), if_match)
+        etag = write_doc(svc, POLICY_PARTITION, TEAM_POLICY, body.model_dump_json(), if_match)
         response.headers["ETag"] = etag
         return body
 
@@ -342,9 +321,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         if_match: Annotated[str | None, Header()] = None,
     ) -> PolicyOverride:
         """Set one user's exceptions (admins), ETag-checked like the team policy."""
-        response.headers["ETag"] = write_doc(
-            svc, operations.OVERRIDE_PARTITION, user.lower(), body.model_dump_json(), if_match
-        )
+        response.headers["ETag"] = write_doc(svc, OVERRIDE_PARTITION, user.lower(), body.model_dump_json(), if_match)
         return body
 
     @app.post(

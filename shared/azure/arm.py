@@ -10,11 +10,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.core.models import IMAGES, VmRecord
+from shared.core.observations import ArmError, ObservedVm, Sample, child_names
 from shared.settings import ARM_PUBLIC_ENDPOINT, Settings
 
 if TYPE_CHECKING:
@@ -35,58 +35,6 @@ LIST_CACHE_SECONDS = 10.0
 COMPUTE_API_VERSION = "2026-04-01"
 OPEN_PORTS = {"ssh": 22, "jupyterhub": 8000, "rstudio": 8787}
 MANAGED_BY = "dsvm-control-plane"
-
-
-@dataclass(frozen=True)
-class ChildNames:
-    nsg: str
-    nic: str
-    ip_config: str
-    public_ip: str
-    os_disk: str
-
-
-def child_names(vm_name: str) -> ChildNames:
-    return ChildNames(
-        nsg=f"{vm_name}-nsg",
-        nic=f"{vm_name}-nic",
-        ip_config=f"{vm_name}-ipconfig",
-        public_ip=f"{vm_name}-ip",
-        os_disk=f"{vm_name}-osdisk",
-    )
-
-
-@dataclass(frozen=True)
-class ObservedVm:
-    """What ARM reports about one VM, as plain data for the reconcile and sweep decisions."""
-
-    name: str
-    provisioning_state: str
-    power_state: str | None
-    error_code: str | None = None
-    error_message: str | None = None
-    size: str | None = None
-    time_created: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One metrics interval of one VM: the highest CPU percentage and the bytes received."""
-
-    timestamp: datetime
-    cpu_max_percent: float | None
-    network_in_bytes: float | None
-
-
-class ArmError(Exception):
-    """ARM refused or failed a call; `status` is the HTTP status (0 when ARM was unreachable)."""
-
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
-        super().__init__(status, code, message)
-        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
 
 
 def _arm_error(exc: Exception) -> ArmError:

@@ -45,9 +45,9 @@ from itertools import pairwise
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from shared.azure.arm import ObservedVm, Sample
 from shared.core.lifecycle import Refusal
 from shared.core.models import Schedule, VmRecord, VmState
+from shared.core.observations import ObservedVm, Sample
 from shared.core.policy import Policy
 from shared.core.prices import Prices, vm_burn_rate
 from shared.core.schedule import describe, is_off_hours, last_stop_time, next_stop_time

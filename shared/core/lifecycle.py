@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from shared.azure.arm import ObservedVm
 from shared.core.models import TRANSITIONAL_STATES, Event, VmRecord, VmState
+from shared.core.observations import ObservedVm
 
 # How long an action may show no effect in ARM before reconcile sends it again.
 ACTION_GRACE = timedelta(minutes=2)

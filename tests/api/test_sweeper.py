@@ -16,7 +16,7 @@ import pytest
 from shared.azure.arm import Arm
 from shared.azure.tables import Store
 from shared.azure.webhook import Webhook
-from shared.operations import Services
+from shared.services import Services
 from shared.settings import Settings
 from shared.sweeper import current_prices, sweep
 from tests.api.test_lifecycle import body

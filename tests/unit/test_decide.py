@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from shared.azure.arm import ObservedVm
 from shared.core.decide import Decisions, Sample, decide, prune_warned, snooze_until, warning_key
 from shared.core.lifecycle import Refusal
 from shared.core.models import IdleRule, VmRecord, VmState
+from shared.core.observations import ObservedVm
 from shared.core.policy import Policy
 from shared.core.prices import load_catalogue
 from tests.support.factories import sched, utc, vm_record

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.azure.arm import ObservedVm
 from shared.core.lifecycle import ACTION_GRACE, CREATE_GRACE, Refusal, plan_action, reconcile
 from shared.core.models import VmRecord, VmState
+from shared.core.observations import ObservedVm
 from tests.support.factories import vm_record
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -14,13 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from azure.core.exceptions import ServiceRequestError
 
+from shared.azure.retail_prices import fetch_prices
 from shared.core.prices import (
     HOURS_PER_MONTH,
     accrue,
     burn_rate,
     disk_monthly_price,
     disk_tier,
-    fetch_prices,
     hourly_price,
     load_catalogue,
     merge_prices,

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.azure.arm import ArmError
+from shared.core.observations import ArmError
 
 PROBLEM_JSON = "application/problem+json"
 

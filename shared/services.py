@@ -1,0 +1,66 @@
+"""The composition root: builds the `Services` every entry point (HTTP API, timer, queue worker, command-line
+tools) works with, from `Settings`. Nothing here decides anything; it only wires adapters together."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from shared.azure.arm import Arm
+from shared.azure.tables import Store
+from shared.core.policy import Policy, PolicyOverride, effective
+from shared.settings import Settings
+
+POLICY_PARTITION = "policy"
+TEAM_POLICY = "team"
+OVERRIDE_PARTITION = "override"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """Everything a request or a sweep needs from the outside world, created once per process."""
+
+    settings: Settings
+    store: Store
+    arm: Arm
+    clock: Callable[[], datetime] = utcnow
+
+    def team_policy(self) -> tuple[Policy, str | None]:
+        """The admin-edited policy and its ETag, or the settings' defaults (ETag None) if never edited."""
+        doc, etag = self.store.get_doc(POLICY_PARTITION, TEAM_POLICY)
+        if doc is None:
+            return Policy.from_settings(self.settings), None
+        return Policy.model_validate_json(doc), etag
+
+    def override(self, user: str) -> tuple[PolicyOverride | None, str | None]:
+        doc, etag = self.store.get_doc(OVERRIDE_PARTITION, user)
+        return (PolicyOverride.model_validate_json(doc) if doc else None), etag
+
+    def policy_for(self, user: str) -> Policy:
+        return effective(self.team_policy()[0], self.override(user)[0])
+
+
+class ServiceHolder:
+    """Builds the Services on first use: no I/O at import, tables created once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._services: Services | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Services:
+        if self._services is None:
+            with self._lock:
+                if self._services is None:
+                    settings = self.settings
+                    arm = Arm(settings)
+                    store = Store.from_settings(settings)
+                    store.ensure_tables()
+                    self._services = Services(settings=settings, store=store, arm=arm)
+        return self._services
