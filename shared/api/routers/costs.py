@@ -1,0 +1,32 @@
+"""`/api/sizes` and `/api/costs`: what VMs may be created at what price, and what they have cost."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from shared import operations
+from shared.api.deps import Caller, Svc
+from shared.api.errors import errors
+from shared.core.costs import month_of
+from shared.core.models import CostReport, SizeList
+
+router = APIRouter(prefix="/api")
+
+
+@router.get("/sizes", tags=["vms"], responses=errors())
+def get_sizes(user: Caller, svc: Svc) -> SizeList:
+    """The sizes you may create, with vCPUs, memory and hourly Linux pay-as-you-go price."""
+    return operations.sizes(svc, user)
+
+
+@router.get("/costs", tags=["costs"], responses=errors())
+def get_costs(
+    user: Caller,
+    svc: Svc,
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, UTC")] = None,
+    owner: Annotated[str | None, Query(max_length=256, description="Admins: only this owner")] = None,
+) -> CostReport:
+    """Cost per VM and per owner for a month (default: this month), as accrued by the sweeper."""
+    return operations.month_report(svc, user, month or month_of(svc.clock()), owner)

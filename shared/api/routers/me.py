@@ -1,0 +1,45 @@
+"""`/api/me`: who the caller is, their role, and their usage against each limit."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from shared.api.deps import Caller, Svc
+from shared.api.errors import errors
+from shared.core.costs import month_of
+from shared.core.policy import Policy, usage
+
+router = APIRouter(prefix="/api", tags=["identity"])
+
+
+class Limit(BaseModel):
+    used: float
+    limit: float
+
+
+class Me(BaseModel):
+    user: str
+    role: Literal["admin", "user"]
+    usage: dict[str, Limit]
+    policy: Policy
+
+
+@router.get("/me", responses=errors(502))
+def me(user: Caller, svc: Svc) -> Me:
+    """Who the caller is, their role, and their usage against each limit."""
+    policy = svc.policy_for(user.name)
+    records = svc.store.list_vms(owner=user.name, include_deleted=True)
+    held = usage(records, svc.arm.size_vcpus(), month_of(svc.clock()))
+    return Me(
+        user=user.name,
+        role="admin" if user.is_admin else "user",
+        usage={
+            "vms": Limit(used=held.vms, limit=policy.max_vms_per_user),
+            "vcpus": Limit(used=held.vcpus, limit=policy.max_vcpus_per_user),
+            "month_usd": Limit(used=round(held.month_usd, 2), limit=policy.monthly_budget_usd),
+        },
+        policy=policy,
+    )

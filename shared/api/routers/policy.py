@@ -1,0 +1,70 @@
+"""`/api/policy`: the team policy and per-user overrides, ETag-checked so admins never overwrite each other."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from shared.api.deps import Admin, Caller, Svc
+from shared.api.errors import CHANGES, errors
+from shared.azure.tables import Stale
+from shared.core.policy import Policy, PolicyOverride
+from shared.core.problems import Problem
+from shared.services import OVERRIDE_PARTITION, POLICY_PARTITION, TEAM_POLICY, Services
+
+router = APIRouter(prefix="/api/policy", tags=["policy"])
+
+DEFAULTS_ETAG = '"defaults"'
+
+
+def write_doc(svc: Services, partition: str, row: str, doc: str, if_match: str | None) -> str:
+    if not if_match:
+        raise Problem(428, "Precondition Required", "Send the ETag from the last GET in If-Match.")
+    try:
+        return svc.store.put_doc(partition, row, doc, None if if_match == DEFAULTS_ETAG else if_match)
+    except Stale:
+        raise Problem(412, "Precondition Failed", "It changed since you read it; GET it again and retry.") from None
+
+
+@router.get("", responses=errors())
+def get_policy(user: Caller, svc: Svc, response: Response) -> Policy:
+    """The team policy. Its `ETag` goes in `If-Match` when an admin changes it."""
+    policy, etag = svc.team_policy()
+    response.headers["ETag"] = etag or DEFAULTS_ETAG
+    return policy
+
+
+@router.put("", responses=errors(403, 412, 428, *CHANGES))
+def put_policy(
+    body: Policy,
+    admin: Admin,
+    svc: Svc,
+    response: Response,
+    if_match: Annotated[str | None, Header(description="The ETag from GET /api/policy")] = None,
+) -> Policy:
+    """Replace the team policy (admins). A stale `If-Match` → 412, so two admins cannot overwrite each other."""
+    response.headers["ETag"] = write_doc(svc, POLICY_PARTITION, TEAM_POLICY, body.model_dump_json(), if_match)
+    return body
+
+
+@router.get("/users/{user}", responses=errors(403))
+def get_override(user: str, admin: Admin, svc: Svc, response: Response) -> PolicyOverride:
+    """One user's exceptions to the team policy (empty if none)."""
+    override, etag = svc.override(user.lower())
+    response.headers["ETag"] = etag or DEFAULTS_ETAG
+    return override or PolicyOverride()
+
+
+@router.put("/users/{user}", responses=errors(403, 412, 428, *CHANGES))
+def put_override(
+    user: str,
+    body: PolicyOverride,
+    admin: Admin,
+    svc: Svc,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> PolicyOverride:
+    """Set one user's exceptions (admins), ETag-checked like the team policy."""
+    response.headers["ETag"] = write_doc(svc, OVERRIDE_PARTITION, user.lower(), body.model_dump_json(), if_match)
+    return body

@@ -1,0 +1,58 @@
+"""`/api/tokens`: admins issue, list and revoke personal API tokens (stored only as hashes)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.api.deps import Admin, Svc
+from shared.api.errors import CHANGES, errors
+from shared.auth import TokenInfo, issue_token, list_tokens, revoke_token
+from shared.core.problems import Problem
+
+router = APIRouter(prefix="/api/tokens", tags=["identity"])
+
+
+class NewToken(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"user": "ana@example.com", "expires_in_days": 90}]}
+    )
+
+    user: str = Field(min_length=3, max_length=256, pattern=r"^[^\s/\\#?']+$")
+    admin: bool = False
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    note: str = Field(default="", max_length=200)
+
+
+class IssuedToken(TokenInfo):
+    token: str = Field(description="Shown once; store it in a secret manager")
+
+
+class TokenList(BaseModel):
+    value: list[TokenInfo]
+
+
+@router.post("", status_code=201, responses=errors(403, *CHANGES))
+def create_token(body: NewToken, admin: Admin, svc: Svc) -> IssuedToken:
+    """Issue a personal API token. The token is shown in this answer only; it is stored as a hash."""
+    expires = timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    token_id, token = issue_token(svc.store, body.user.lower(), body.admin, expires, body.note)
+    info = next(t for t in list_tokens(svc.store, body.user.lower()) if t.id == token_id)
+    return IssuedToken(**info.model_dump(), token=token)
+
+
+@router.get("", responses=errors(403))
+def get_tokens(admin: Admin, svc: Svc, user: Annotated[str | None, Query(max_length=256)] = None) -> TokenList:
+    """Every token's metadata (never the token itself)."""
+    return TokenList(value=list_tokens(svc.store, user))
+
+
+@router.delete("/{token_id}", status_code=204, responses=errors(403, 404, *CHANGES))
+def delete_token(token_id: str, admin: Admin, svc: Svc) -> Response:
+    """Revoke a token at once."""
+    if not revoke_token(svc.store, token_id):
+        raise Problem(404, "Not Found", f"no token with id '{token_id}'")
+    return Response(status_code=204)

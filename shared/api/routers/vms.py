@@ -1,0 +1,148 @@
+"""`/api/vms`: create, list, read, delete, power actions, snooze and the audit trail."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from shared import operations
+from shared.api import idempotency
+from shared.api.deps import Caller, Changer, Svc
+from shared.api.errors import CHANGES, errors
+from shared.core.models import CreateVm, EventList, SnoozeRequest, User, VmList, VmView
+from shared.core.problems import PROBLEM_JSON, FieldProblem, Problem
+from shared.services import Services
+
+router = APIRouter(prefix="/api/vms", tags=["vms"])
+
+
+@router.post("", status_code=202, responses=errors(400, 409, 502, *CHANGES))
+def create_vm(
+    body: CreateVm,
+    request: Request,
+    response: Response,
+    user: Changer,
+    svc: Svc,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=idempotency.MAX_KEY_LENGTH, description="Retry-safe: same key + body → same answer"),
+    ] = None,
+) -> VmView:
+    """Create a Data Science VM. Answers 202 at once; poll the `Location` until `state` is Running."""
+    caller_ip = client_ip(request)
+    if idempotency_key is None:
+        record = operations.create(svc, user, body, caller_ip)
+        response.headers["Location"] = f"/api/vms/{record.name}"
+        return operations.view(record)
+    return idempotent_create(svc, user, body, caller_ip, idempotency_key)  # type: ignore[return-value]
+
+
+@router.get("", responses=errors(), response_model=VmList)
+def list_vms(
+    user: Caller,
+    svc: Svc,
+    owner: Annotated[str | None, Query(max_length=256, description="Admins: only this owner's VMs")] = None,
+    include_deleted: bool = False,
+) -> Response:
+    """Your VMs (admins: everyone's), with power state from one group-wide ARM list (at most 10 s old)."""
+    # Serialised here, once: letting FastAPI re-validate a thousand views would double the cost.
+    views = VmList(value=operations.list_views(svc, user, owner, include_deleted))
+    return Response(views.model_dump_json(), media_type="application/json")
+
+
+@router.get("/{name}", responses=errors(404, 502), response_model=VmView)
+def get_vm(name: str, user: Caller, svc: Svc) -> Response:
+    """One VM: record, live power state, public IP, JupyterHub/RStudio URLs, ssh command, cost and burn rate."""
+    record = operations.refresh(svc, operations.owned(svc, user, name))
+    view = operations.view(record, operations.known_prices(svc), svc.clock())
+    return Response(view.model_dump_json(), media_type="application/json")
+
+
+@router.delete("/{name}", status_code=202, responses=errors(400, 404, 409, 502, *CHANGES))
+def delete_vm(name: str, response: Response, user: Changer, svc: Svc) -> VmView:
+    """Delete the VM and everything it owns (NIC, public IP, OS disk, NSG). The record stays as a tombstone."""
+    record = operations.act(svc, user, name, "delete")
+    response.headers["Location"] = f"/api/vms/{record.name}"
+    return operations.view(record)
+
+
+@router.post("/{name}/snooze", responses=errors(404, 409, *CHANGES))
+def snooze_vm(name: str, body: SnoozeRequest, user: Changer, svc: Svc) -> VmView:
+    """Postpone schedule, time-limit and idle stops by `hours` (within policy). Budget caps still apply."""
+    return operations.view(operations.snooze(svc, user, name, body.hours))
+
+
+@router.post("/{name}/{action}", status_code=202, responses=errors(400, 404, 409, 502, *CHANGES))
+def power(
+    name: str, action: Literal["start", "stop", "restart"], response: Response, user: Changer, svc: Svc
+) -> VmView:
+    """start, stop (deallocate: compute billing stops) or restart."""
+    record = operations.act(svc, user, name, action)
+    response.headers["Location"] = f"/api/vms/{record.name}"
+    return operations.view(record)
+
+
+@router.get("/{name}/events", responses=errors(404))
+def events(name: str, user: Caller, svc: Svc, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> EventList:
+    """The audit trail, newest first."""
+    record = operations.owned(svc, user, name)
+    return EventList(value=svc.store.list_events(record.id, limit))
+
+
+def client_ip(request: Request) -> str | None:
+    # Azure's front end puts the caller first in X-Forwarded-For, sometimes with a port.
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded:
+        first = forwarded.split(",")[0].strip()
+        return first.rsplit(":", 1)[0] if first.count(":") == 1 else first
+    return request.client.host if request.client else None
+
+
+def idempotent_create(svc: Services, user: User, body: CreateVm, caller_ip: str | None, key: str) -> JSONResponse:
+    raw = body.model_dump(mode="json", exclude={"admin_password"})
+    if body.admin_password is not None:
+        raw["admin_password"] = body.admin_password.get_secret_value()
+    key_hash = idempotency.key_hash(key)
+    now = svc.clock()
+    salt = idempotency.new_salt()
+    fingerprint = idempotency.fingerprint(raw, salt)
+    stored = svc.store.claim_idempotency(user.name, key_hash, fingerprint, salt, now)
+    if (
+        stored is not None
+        and idempotency.expired(stored.created_at, now)
+        and svc.store.replace_idempotency(user.name, key_hash, fingerprint, salt, now, stored.created_at)
+    ):
+        stored = None
+    if stored is not None:
+        if not idempotency.same_request(stored.fingerprint, raw, stored.salt):
+            raise Problem(
+                422,
+                "Idempotency-Key reused",
+                "This Idempotency-Key was used with a different body; use a new key for a new request.",
+                errors=[FieldProblem(field="Idempotency-Key", message="already used with another body")],
+            )
+        if stored.status is None or stored.body is None:
+            raise Problem(409, "Conflict", "A request with this Idempotency-Key is still in progress.")
+        replay = json.loads(stored.body)
+        headers = {"Idempotent-Replayed": "true"}
+        if stored.status == 202:
+            headers["Location"] = f"/api/vms/{replay['name']}"
+        media = "application/json" if stored.status < 400 else PROBLEM_JSON
+        return JSONResponse(replay, status_code=stored.status, headers=headers, media_type=media)
+    try:
+        record = operations.create(svc, user, body, caller_ip)
+    except Problem as problem:
+        if problem.status >= 500:
+            svc.store.release_idempotency(user.name, key_hash)
+        else:
+            svc.store.finish_idempotency(user.name, key_hash, problem.status, problem.content())
+        raise
+    except Exception:
+        svc.store.release_idempotency(user.name, key_hash)
+        raise
+    content = operations.view(record).model_dump(mode="json")
+    svc.store.finish_idempotency(user.name, key_hash, 202, content)
+    return JSONResponse(content, status_code=202, headers={"Location": f"/api/vms/{record.name}"})
