@@ -29,6 +29,7 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 ## One sweeper pass against the running local stack (make dev in another terminal).
 sweep: $(VENV)/.installed
