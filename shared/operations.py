@@ -1,6 +1,9 @@
-"""The imperative shell around the VM state machine: read records and ARM, decide (lifecycle.py), write.
+"""The imperative shell behind the API: read records and ARM, decide (shared.core), write, and hand what must
+be sent to ARM to the queue worker (shared.worker).
 
-Handlers call these; so does the sweeper. Nothing here waits for ARM to finish an operation.
+The request path reads ARM (briefly retried) but never writes to it and never waits on it: it records the
+intent (an ETag-checked record write) and enqueues the work. The one exception is a password reset, whose
+secret must not travel through the queue.
 """
 
 from __future__ import annotations
@@ -8,13 +11,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.azure.tables import Conflict, Stale
-from shared.core.costs import MonthCost, accrue_record, burn_rate, month_costs, month_of
+from shared.core import passwords
+from shared.core.costs import MonthCost, accrue_record, burn_rate, carry_cost, month_costs, month_of
 from shared.core.decide import snooze_until
 from shared.core.lifecycle import Action, Command, Refusal, plan_action, reconcile
 from shared.core.models import (
@@ -33,30 +39,29 @@ from shared.core.models import (
 from shared.core.observations import ArmError, ObservedVm
 from shared.core.policy import Policy, check_create, check_quota, default_cidrs, usage
 from shared.core.prices import PriceKey, Prices, load_catalogue
-from shared.core.problems import FieldProblem, Problem, from_arm, not_found
-from shared.services import Services, utcnow
+from shared.core.problems import FieldProblem, Problem, not_found
+from shared.services import Services
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # --- prices ---------------------------------------------------------------------------------------
 
-_PRICES_FOR = timedelta(minutes=10)
-_prices_cache: dict[str, tuple[datetime, Prices]] = {}
+_PRICES_FOR_SECONDS = 600.0
+_prices_cache: dict[str, tuple[float, Prices]] = {}
 
 
 def known_prices(svc: Services) -> Prices:
     """The shipped catalogue overlaid with the sweeper's cached Retail Prices figures (no network here)."""
     region = svc.settings.location
-    now = utcnow()
     hit = _prices_cache.get(region)
-    if hit is not None and now - hit[0] < _PRICES_FOR:
+    if hit is not None and time.monotonic() - hit[0] < _PRICES_FOR_SECONDS:
         return hit[1]
     prices: dict[PriceKey, float] = dict(load_catalogue().prices)
     cached = svc.store.get_prices(region)
     if cached is not None:
         prices.update({(size, region): usd for size, usd in cached[0].items()})
-    _prices_cache[region] = (now, prices)
+    _prices_cache[region] = (time.monotonic(), prices)
     return prices
 
 
@@ -76,11 +81,11 @@ def owned(svc: Services, user: User, name: str) -> VmRecord:
 
 
 def view(record: VmRecord, prices: Prices | None = None, now: datetime | None = None) -> VmView:
-    """The API's view of a record; with prices, the cost includes what accrued since the last sweep wrote it."""
+    """The API's view of a record; with prices and `now`, the cost includes what accrued since it was written."""
     ip = record.public_ip if record.state not in (VmState.DELETED, VmState.FAILED, VmState.LOST) else None
     burn = None
-    if prices is not None:
-        record = accrue_record(record, prices, now or utcnow()).record
+    if prices is not None and now is not None:
+        record = accrue_record(record, prices, now).record
         burn = burn_rate(record, prices)
     return VmView(
         **record.model_dump(include=set(VmFields.model_fields)),
@@ -114,56 +119,82 @@ def list_views(svc: Services, user: User, owner: str | None, include_deleted: bo
     return views
 
 
+# --- writes -----------------------------------------------------------------------------------------
+
+
+def save(svc: Services, before: VmRecord, after: VmRecord, events: list[Event]) -> VmRecord:
+    """The one way the API path writes a record. Raises Stale if someone changed it since `before` was read.
+
+    - cost: accrued up to now at the power state `before` had, in the same write (so a power change seen
+      by a GET or an action never bills the interval before it at the new state);
+    - events: an outbox. They are written inside the record (`pending_events`) and then to the events table;
+      events an earlier writer left in the record are written first, so an event is never lost between the
+      record write and the events write (event rows are idempotent).
+    """
+    now = svc.clock()
+    accrual = carry_cost(before, after, known_prices(svc), now)
+    for closed in accrual.closed:
+        svc.store.put_month_cost(closed.month, closed.record_id, closed.name, closed.owner, closed.usd)
+    if before.pending_events:
+        svc.store.add_events(before.id, before.pending_events)
+    saved = svc.store.update_vm(accrual.record.model_copy(update={"pending_events": events}))
+    if events:
+        svc.store.add_events(saved.id, events)
+    return saved
+
+
+def enqueue(svc: Services, record: VmRecord, command: Command) -> None:
+    """Hand an ARM call to the queue worker. If the queue is down the intent is still recorded (the record's
+    state and `action_at`): reconcile sends the call itself once the action is stale."""
+    try:
+        svc.queue.send({"op": "command", "name": record.name, "id": record.id, "command": command})
+    except Exception as exc:
+        log.warning("could not enqueue %s of %s (reconcile will send it): %s", command, record.name, type(exc).__name__)
+
+
 def refresh(svc: Services, record: VmRecord) -> VmRecord:
-    """Reconcile one record with ARM, persist the result and send the ARM calls still owed."""
+    """Reconcile one record with ARM (a GET; an absent VM counts as one observation), save the result and
+    enqueue the ARM calls it owes."""
     if record.state == VmState.DELETED:
         return record
     arm = svc.arm
     vm = arm.get_vm(record.name)
-    nsg_present = arm.nsg_exists(record.name) if vm is None else None
+    nsg_present = arm.nsg_owner(record.name) == record.id if vm is None else None
     step = reconcile(record, vm, nsg_present, svc.clock())
     updated = step.record
-    if updated.public_ip is None and vm is not None and vm.provisioning_state.lower() == "succeeded":
+    if (
+        updated.public_ip is None
+        and vm is not None
+        and vm.record_id == record.id
+        and vm.provisioning_state.lower() == "succeeded"
+    ):
         updated = updated.model_copy(update={"public_ip": arm.public_ip(record.name)})
-    return persist(svc, record, updated, step.events, step.commands)
-
-
-def persist(svc: Services, before: VmRecord, after: VmRecord, events: list[Event], commands: list[Command]) -> VmRecord:
-    """Write a reconciled record (ETag-checked), its events, then the ARM calls it owes."""
     unchanged = {"updated_at", "etag"}
-    if after.model_dump(exclude=unchanged) == before.model_dump(exclude=unchanged):
-        # Only idempotent clean-up (NSG deletion) is owed without a change to the record.
-        for command in commands:
-            send(svc, before.name, command)
-        return before
+    if updated.model_dump(exclude=unchanged) == record.model_dump(exclude=unchanged):
+        # Idempotent clean-up owed without a change is left to the sweeper: a GET loop must not flood the queue.
+        return record
     try:
-        saved = svc.store.update_vm(after)
+        saved = save(svc, record, updated, step.events)
     except Stale:
         # Someone else moved it first; their write wins and they owe the ARM calls.
-        return svc.store.get_vm(before.name) or before
-    for event in events:
-        svc.store.add_event(saved.id, event)
-    for command in commands:
-        send(svc, saved.name, command)
+        return svc.store.get_vm(record.name) or record
+    for command in step.commands:
+        enqueue(svc, saved, command)
     return saved
-
-
-def send(svc: Services, name: str, command: Command) -> None:
-    """Send an ARM call owed by reconcile; a failure is logged and retried by a later pass."""
-    try:
-        if command == "delete_nsg":
-            svc.arm.delete_nsg(name)
-        else:
-            svc.arm.begin_action(name, command)
-    except ArmError as exc:
-        if exc.status != 404:
-            log.warning("reconcile could not %s %s: %s", command, name, exc)
 
 
 # --- create -----------------------------------------------------------------------------------------
 
 
-def new_record(request: CreateVm, user: User, policy: Policy, settings: Settings, caller_ip: str | None) -> VmRecord:
+def new_record(
+    request: CreateVm,
+    user: User,
+    policy: Policy,
+    settings: Settings,
+    caller_ip: str | None,
+    now: datetime,
+    request_key: str | None,
+) -> VmRecord:
     cidrs = request.allowed_cidrs or default_cidrs(caller_ip)
     if cidrs is None:
         raise Problem(
@@ -172,9 +203,8 @@ def new_record(request: CreateVm, user: User, policy: Policy, settings: Settings
             "Your address could not be determined; give allowed_cidrs explicitly.",
             errors=[FieldProblem(field="allowed_cidrs", message="required: the caller's address is unknown")],
         )
-    now = utcnow()
     ttl = request.ttl_hours or policy.default_ttl_hours
-    return VmRecord(
+    record = VmRecord(
         id=uuid.uuid4().hex,
         name=request.name,
         owner=user.name,
@@ -199,7 +229,18 @@ def new_record(request: CreateVm, user: User, policy: Policy, settings: Settings
         keep_until=now + timedelta(hours=ttl),
         cost_at=now,
         month=month_of(now),
+        create_step="queued",
+        request_key=request_key,
     )
+    event = Event(
+        time=now,
+        actor=user.name,
+        action="create",
+        state=VmState.CREATING,
+        reason=f"{user.name} asked for a {record.size} VM",
+        evidence={"size": record.size, "image": record.image.value, "allowed_cidrs": record.allowed_cidrs},
+    )
+    return record.model_copy(update={"pending_events": [event]})
 
 
 def validate_create(request: CreateVm, policy: Policy, location: str) -> None:
@@ -246,118 +287,95 @@ def quota_held(svc: Services, owner: str, policy: Policy, size: str) -> Iterator
         ) from None
 
 
-def create(svc: Services, user: User, request: CreateVm, caller_ip: str | None) -> VmRecord:
-    """Record → NSG → VM create started. ARM refusing leaves a Failed record and no resources."""
+def create_message(record: VmRecord, request: CreateVm) -> dict[str, Any]:
+    """The queue message for a create. The password travels only as its one-way hash."""
+    password = request.admin_password.get_secret_value() if request.admin_password else None
+    return {
+        "op": "create",
+        "name": record.name,
+        "id": record.id,
+        "password_hash": passwords.linux_hash(password) if password else None,
+    }
+
+
+def create(
+    svc: Services, user: User, request: CreateVm, caller_ip: str | None, request_key: str | None = None
+) -> VmRecord:
+    """Record the VM (Creating) and enqueue its creation; no ARM call. The worker creates the NSG and the VM.
+
+    With `request_key` (an Idempotency-Key's hash), a record this same request left half-made (its instance
+    died before answering) is picked up and finished instead of refused.
+    """
+    if request_key is not None:
+        earlier = svc.store.get_vm(request.name)
+        if earlier is not None and earlier.request_key == request_key and earlier.owner == user.name:
+            if earlier.state == VmState.CREATING and earlier.create_step == "queued":
+                svc.queue.send(create_message(earlier, request))
+            return earlier
     policy = svc.policy_for(user.name)
     validate_create(request, policy, svc.settings.location)
-    record = new_record(request, user, policy, svc.settings, caller_ip)
+    record = new_record(request, user, policy, svc.settings, caller_ip, svc.clock(), request_key)
+    message = create_message(record, request)
     with quota_held(svc, user.name, policy, record.size):
         try:
             record = svc.store.create_vm(record)
         except Conflict:
             raise Problem(409, "Conflict", f"a VM named '{request.name}' already exists") from None
-    svc.store.add_event(
-        record.id,
-        Event(
-            time=record.created_at,
-            actor=user.name,
-            action="create",
-            state=VmState.CREATING,
-            reason=f"{user.name} asked for a {record.size} VM",
-            evidence={"size": record.size, "image": record.image.value, "allowed_cidrs": record.allowed_cidrs},
-        ),
-    )
-    password = request.admin_password.get_secret_value() if request.admin_password else None
+    svc.store.add_events(record.id, record.pending_events)
     try:
-        svc.arm.create_nsg(record)
-        svc.arm.begin_create_vm(record, password)
-    except ArmError as exc:
-        fail_create(svc, record, exc)
-        raise from_arm(exc, "create the VM") from None
+        svc.queue.send(message)
+    except Exception as exc:
+        log.warning("could not enqueue the create of %s: %s", record.name, type(exc).__name__)
+        with contextlib.suppress(Stale):
+            svc.store.delete_vm_row(record)
+        raise Problem(
+            503,
+            "Service Unavailable",
+            "The work queue did not take the create; nothing was created. Send the same request again.",
+            headers={"Retry-After": "5"},
+        ) from None
     return record
-
-
-def fail_create(svc: Services, record: VmRecord, error: ArmError) -> None:
-    failed = record.model_copy(
-        update={"state": VmState.FAILED, "error_code": error.code, "error_message": error.message}
-    )
-    try:
-        svc.arm.delete_nsg(record.name)
-    except ArmError as exc:
-        # Reconcile finds the NSG later (Failed records are cleaned up) and tries again.
-        log.warning("could not remove the NSG of failed VM %s: %s", record.name, exc)
-    svc.store.update_vm(failed)
-    svc.store.add_event(
-        record.id,
-        Event(
-            time=utcnow(),
-            actor="system",
-            action="create",
-            state=VmState.FAILED,
-            reason=f"Azure refused the create: {error.code}",
-            evidence={"code": error.code, "message": error.message, "status": error.status},
-        ),
-    )
 
 
 # --- actions ----------------------------------------------------------------------------------------
 
 
 def act(svc: Services, user: User, name: str, action: Action) -> VmRecord:
-    """start | stop (deallocate) | restart | delete: decided on the record as ARM shows it now."""
+    """start | stop (deallocate) | restart | delete: decided on the record as ARM shows it now, recorded,
+    and handed to the queue worker."""
     record = refresh(svc, owned(svc, user, name))
-    plan = plan_action(record, action)
+    now = svc.clock()
+    plan = plan_action(accrue_record(record, known_prices(svc), now).record, action)
     if isinstance(plan, Refusal):
-        raise Problem(plan.status, "Conflict", plan.detail)
+        headers = {"Retry-After": str(plan.retry_after)} if plan.retry_after else None
+        raise Problem(plan.status, "Conflict", plan.detail, headers=headers)
     if plan is None:
         return record
     state, command = plan
+    moved = record.model_copy(
+        update={"state": state, "action_at": now, "action_attempts": 0, "error_code": None, "error_message": None}
+    )
+    event = Event(time=now, actor=user.name, action=action, state=state, reason=f"{user.name} asked")
     if action == "start" and not record.still_billing:
         with quota_held(svc, record.owner, svc.policy_for(record.owner), record.size):
-            moved = take(svc, record, state, action)
+            saved = take(svc, record, moved, event, action)
     else:
-        moved = take(svc, record, state, action)
-    svc.store.add_event(
-        moved.id, Event(time=utcnow(), actor=user.name, action=action, state=state, reason=f"{user.name} asked")
-    )
-    try:
-        svc.arm.begin_action(name, command)
-    except ArmError as exc:
-        if action == "delete" and exc.status == 404:
-            return moved
-        restore(svc, moved, record.state, exc, action)
-        raise from_arm(exc, f"{action} the VM") from None
-    return moved
+        saved = take(svc, record, moved, event, action)
+    enqueue(svc, saved, command)
+    return saved
 
 
-def take(svc: Services, record: VmRecord, state: VmState, action: str) -> VmRecord:
-    """Move the record into the action's state, unless someone else moved it first."""
+def take(svc: Services, before: VmRecord, after: VmRecord, event: Event, action: str) -> VmRecord:
+    """Save the action's state, unless someone else moved the record first."""
     try:
-        return svc.store.update_vm(
-            record.model_copy(update={"state": state, "action_at": svc.clock(), "error_code": None})
-        )
+        return save(svc, before, after, [event])
     except Stale:
         raise Problem(
-            409, "Conflict", f"VM '{record.name}' changed while you asked to {action} it; look again"
+            409,
+            "Conflict",
+            f"VM '{before.name}' changed while you asked to {action} it; look again",
+            headers={"Retry-After": "1"},
         ) from None
-
-
-def restore(svc: Services, moved: VmRecord, state: VmState, error: ArmError, action: str) -> None:
-    try:
-        svc.store.update_vm(moved.model_copy(update={"state": state}))
-    except Stale:
-        return
-    svc.store.add_event(
-        moved.id,
-        Event(
-            time=utcnow(),
-            actor="system",
-            action=action,
-            state=state,
-            reason=f"Azure refused to {action} the VM: {error.code}",
-            evidence={"code": error.code, "message": error.message, "status": error.status},
-        ),
-    )
 
 
 def snooze(svc: Services, user: User, name: str, hours: float) -> VmRecord:
@@ -369,22 +387,20 @@ def snooze(svc: Services, user: User, name: str, hours: float) -> VmRecord:
         errors = [FieldProblem(field="hours", message=until.detail)] if until.status == 422 else None
         raise Problem(until.status, "Snooze refused", until.detail, errors=errors)
     snoozed = record.model_copy(update={"snoozed_until": until, "keep_until": max(record.keep_until, until)})
-    try:
-        saved = svc.store.update_vm(snoozed)
-    except Stale:
-        raise Problem(409, "Conflict", f"VM '{name}' changed while you snoozed it; try again") from None
-    svc.store.add_event(
-        saved.id,
-        Event(
-            time=now,
-            actor=user.name,
-            action="snooze",
-            state=saved.state,
-            reason=f"{user.name} snoozed automatic stops for {hours:g} h",
-            evidence={"snoozed_until": until.isoformat(), "keep_until": saved.keep_until.isoformat()},
-        ),
+    event = Event(
+        time=now,
+        actor=user.name,
+        action="snooze",
+        state=record.state,
+        reason=f"{user.name} snoozed automatic stops for {hours:g} h",
+        evidence={"snoozed_until": until.isoformat(), "keep_until": snoozed.keep_until.isoformat()},
     )
-    return saved
+    try:
+        return save(svc, record, snoozed, [event])
+    except Stale:
+        raise Problem(
+            409, "Conflict", f"VM '{name}' changed while you snoozed it; try again", headers={"Retry-After": "1"}
+        ) from None
 
 
 def month_report(svc: Services, user: User, month: str, owner: str | None) -> CostReport:

@@ -6,20 +6,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from shared.azure.arm import Arm
+from shared.azure.queue import WorkQueue
 from shared.azure.tables import Store
+from shared.clock import utcnow
 from shared.core.policy import Policy, PolicyOverride, effective
 from shared.settings import Settings
 
 POLICY_PARTITION = "policy"
 TEAM_POLICY = "team"
 OVERRIDE_PARTITION = "override"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -29,6 +27,8 @@ class Services:
     settings: Settings
     store: Store
     arm: Arm
+    queue: WorkQueue
+    # The one clock: every timestamp the control plane writes comes from here (tests pass a simulated one).
     clock: Callable[[], datetime] = utcnow
 
     def team_policy(self) -> tuple[Policy, str | None]:
@@ -47,10 +47,15 @@ class Services:
 
 
 class ServiceHolder:
-    """Builds the Services on first use: no I/O at import, tables created once per process."""
+    """Builds the Services on first use: no I/O at import, tables and queues created once per process.
 
-    def __init__(self, settings: Settings) -> None:
+    `patient`: the sweeper's and the worker's ARM client (sleeps out throttling, waits on operations); the
+    API's is brief (see shared.azure.arm).
+    """
+
+    def __init__(self, settings: Settings, *, patient: bool = False) -> None:
         self.settings = settings
+        self.patient = patient
         self._services: Services | None = None
         self._lock = threading.Lock()
 
@@ -59,8 +64,13 @@ class ServiceHolder:
             with self._lock:
                 if self._services is None:
                     settings = self.settings
-                    arm = Arm(settings)
-                    store = Store.from_settings(settings)
+                    store = Store.from_settings(settings, utcnow)
                     store.ensure_tables()
-                    self._services = Services(settings=settings, store=store, arm=arm)
+                    queue = WorkQueue(settings)
+                    if settings.queue_connection:
+                        # Azurite starts empty; in Azure the queues are infrastructure (infra/), and the app's
+                        # identity may not create them.
+                        queue.ensure()
+                    arm = Arm(settings, patient=self.patient)
+                    self._services = Services(settings=settings, store=store, arm=arm, queue=queue, clock=utcnow)
         return self._services

@@ -23,7 +23,7 @@ def _csv(value: object) -> object:
 class Settings(BaseSettings):
     """Every setting the app reads. Field aliases are the environment variable names."""
 
-    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True, allow_inf_nan=False)
 
     # Where the VMs live.
     subscription_id: str = Field(alias="AZURE_SUBSCRIPTION_ID", min_length=1)
@@ -36,11 +36,21 @@ class Settings(BaseSettings):
     tables_endpoint: str | None = Field(default=None, alias="DSVM_TABLES_ENDPOINT")
     table_prefix: str = Field(default="dsvm", alias="DSVM_TABLE_PREFIX", pattern=r"^[A-Za-z][A-Za-z0-9]{0,40}$")
 
+    # The work queue the queue-triggered worker takes its jobs from: a connection string (Azurite, local) or,
+    # in Azure, the queue endpoint reached with the identity. The names are the Functions trigger's own
+    # identity-based connection settings (connection prefix DSVM_QUEUE), so one setting serves both.
+    queue_connection: str | None = Field(default=None, alias="DSVM_QUEUE")
+    queue_endpoint: str | None = Field(default=None, alias="DSVM_QUEUE__queueServiceUri")
+    work_queue: str = Field(default="dsvm-work", alias="DSVM_WORK_QUEUE", pattern=r"^[a-z0-9][a-z0-9-]{1,50}[a-z0-9]$")
+
     # ARM: the public endpoint in Azure; the simulator's URL and CA bundle locally.
     arm_endpoint: str = Field(default=ARM_PUBLIC_ENDPOINT, alias="ARM_ENDPOINT")
     arm_ca_bundle: str | None = Field(default=None, alias="ARM_CA_BUNDLE")
     # Seconds between LRO polls; only the simulator makes a small value sensible.
-    arm_polling_interval: float = Field(default=30.0, alias="ARM_POLLING_INTERVAL", ge=0)
+    arm_polling_interval: float = Field(default=30.0, alias="ARM_POLLING_INTERVAL", ge=0, le=600)
+    # The sweeper's and worker's retries of ARM calls back off from this many seconds, doubling (azure-core's
+    # retry_backoff_factor; its default). A Retry-After from ARM always wins.
+    arm_retry_backoff: float = Field(default=0.8, alias="ARM_RETRY_BACKOFF", ge=0, le=60)
     # Azure Monitor's regional batch metrics endpoint; default https://{location}.metrics.monitor.azure.com.
     metrics_endpoint: str | None = Field(default=None, alias="METRICS_ENDPOINT")
     # The Azure Retail Prices API (no auth); empty: no refresh (the shipped catalogue and the cache only).
@@ -98,9 +108,11 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _one_table_source(self) -> Settings:
+    def _storage_is_reachable(self) -> Settings:
         if not (self.tables_connection or self.tables_endpoint):
             raise ValueError("set DSVM_TABLES_CONNECTION (connection string) or DSVM_TABLES_ENDPOINT (URL)")
+        if not (self.queue_connection or self.queue_endpoint):
+            raise ValueError("set DSVM_QUEUE (connection string) or DSVM_QUEUE__queueServiceUri (URL)")
         return self
 
 

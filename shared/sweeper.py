@@ -28,10 +28,10 @@ from shared.core.costs import MonthCost, accrue_record, month_of, owner_month_to
 from shared.core.decide import Action, Decisions, StopWarning, decide, prune_warned
 from shared.core.lifecycle import Command, reconcile
 from shared.core.models import Event, VmRecord, VmState
-from shared.core.observations import ArmError, ObservedVm, Sample, child_names
+from shared.core.observations import ArmError, Sample, child_names, ours
 from shared.core.policy import PolicyOverride
 from shared.core.prices import Prices
-from shared.operations import forget_prices, known_prices, send
+from shared.operations import enqueue, forget_prices, known_prices
 from shared.services import OVERRIDE_PARTITION, ServiceHolder, Services
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,12 @@ def gather_metrics(
 def owner_budgets(svc: Services) -> dict[str, float]:
     budgets = {}
     for entity in svc.store.policy.query_entities(f"PartitionKey eq '{OVERRIDE_PARTITION}'"):
-        override = PolicyOverride.model_validate_json(entity["doc"])
+        try:
+            override = PolicyOverride.model_validate_json(entity["doc"])
+        except ValueError as exc:
+            # One bad row never stops the team's sweeper: the owner keeps the team's budget this pass.
+            log.error("skipping policy override %s: %s", entity.get("RowKey"), type(exc).__name__)
+            continue
         if override.monthly_budget_usd is not None:
             budgets[entity["RowKey"]] = override.monthly_budget_usd
     return budgets
@@ -163,10 +168,10 @@ def worth_writing(before: VmRecord, after: VmRecord, now: datetime) -> bool:
     """
     if after == before:
         return False
-    cost_only = {"cost_usd", "cost_at", "month_cost_usd", "warned"}
+    cost_only = {"cost_usd", "cost_at", "month_cost_usd", "warned", "pending_events"}
     if after.model_dump(exclude=cost_only) != before.model_dump(exclude=cost_only):
         return True
-    if after.warned != prune_warned(before.warned, now):
+    if after.warned != prune_warned(before.warned, now) or after.pending_events != before.pending_events:
         return True
     return before.cost_at is None or now - before.cost_at >= COST_WRITE_EVERY
 
@@ -192,7 +197,8 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
         observed = listing.result()
     live = [r for r in every if r.state != VmState.DELETED]
     report.records, report.observed = len(live), len(observed)
-    nsgs = svc.arm.nsg_names() if any(r.name not in observed for r in live) else set()
+    # Only this record's own NSG counts (its tag names the record); the list is read only when a VM is missing.
+    nsgs = svc.arm.nsg_owners() if any(ours(r.id, observed.get(r.name)) is None for r in live) else {}
     prices = current_prices(svc, now, {r.size for r in live} | set(svc.team_policy()[0].allowed_sizes))
     lap = report.lap("read", lap)
 
@@ -209,7 +215,8 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
             if accrual.closed:
                 updated[record.name] = accrual.record
             continue
-        step = reconcile(accrual.record, observed.get(record.name), child_names(record.name).nsg in nsgs, now)
+        nsg_present = nsgs.get(child_names(record.name).nsg) == record.id
+        step = reconcile(accrual.record, observed.get(record.name), nsg_present, now)
         updated[record.name] = step.record.model_copy(update={"warned": prune_warned(step.record.warned, now)})
         events[record.name] = list(step.events)
         owed[record.name] = list(step.commands)
@@ -220,10 +227,10 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
     # Decide on what ARM reports now.
     policy = svc.team_policy()[0]
     candidates = [r for r in updated.values() if r.state in (VmState.RUNNING, VmState.STOPPED)]
+    # What ARM reports of VMs that are ours: a VM whose tag names another record is never acted on.
+    mine = {r.name: vm for r in candidates if (vm := ours(r.id, observed.get(r.name))) is not None}
     idle_names = [
-        r.name
-        for r in candidates
-        if r.idle.enabled and (observed.get(r.name) or ObservedVm(r.name, "", None)).power_state == "running"
+        r.name for r in candidates if r.idle.enabled and r.name in mine and mine[r.name].power_state == "running"
     ]
     windows = [timedelta(minutes=updated[n].idle.window_minutes) for n in idle_names]
     metrics: dict[str, list[Sample]] = {}
@@ -237,7 +244,7 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
         owner_costs[row["owner"]] = owner_costs.get(row["owner"], 0.0) + float(row["usd"])
     decisions: Decisions = decide(
         candidates,
-        observed,
+        mine,
         metrics,
         prices,
         owner_costs,
@@ -249,12 +256,16 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
     lap = report.lap("decide", lap)
 
     # Warn: record every warning (whether or not the webhook took it) so it is neither repeated nor waited on.
+    # A dry run's warnings are kept under their own keys: the first live pass still warns before it acts.
     for warning in decisions.warnings:
         sent = False if dry_run else notifier.send(warning.text)
         report.warnings += 1
         report.webhooks_failed += int(bool(notifier.url) and not dry_run and not sent)
         record = updated[warning.vm]
-        updated[warning.vm] = record.model_copy(update={"warned": {**record.warned, warning.key: now}})
+        key = f"dry-run:{warning.key}" if dry_run else warning.key
+        if key in record.warned:
+            continue
+        updated[warning.vm] = record.model_copy(update={"warned": {**record.warned, key: now}})
         events[warning.vm].append(warning_event(warning, now, sent))
 
     acting: list[Action] = []
@@ -289,34 +300,39 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
         acting.append(action)
 
     # Persist, then act only on what was saved: a record someone changed meanwhile waits for the next pass.
+    # Events travel inside the records they explain (the outbox, see operations.save): an earlier writer's
+    # unflushed events are written first, this pass's are written into the record and then flushed.
     for month_cost in closed:
         svc.store.put_month_cost(
             month_cost.month, month_cost.record_id, month_cost.name, month_cost.owner, month_cost.usd
         )
     before = {r.name: r for r in every}
+    for name, record in updated.items():
+        if before[name].pending_events:
+            svc.store.add_events(record.id, before[name].pending_events)
+        updated[name] = record.model_copy(update={"pending_events": events.get(name, [])})
     changed = [r for name, r in updated.items() if worth_writing(before[name], r, now)]
     saved, stale = svc.store.update_many(changed)
     report.stale_records = len(stale)
-    for name in saved:
-        for event in events.get(name, []):
-            svc.store.add_event(saved[name].id, event)
+    for record in saved.values():
+        if record.pending_events:
+            svc.store.add_events(record.id, record.pending_events)
     lap = report.lap("persist", lap)
-    commands = [(name, c) for name, cs in owed.items() if name not in stale for c in cs]
+    # The ARM calls reconcile owes go to the queue worker (it checks each VM is ours before acting).
+    for name, commands in owed.items():
+        if name in saved:
+            for command in commands:
+                enqueue(svc, saved[name], command)
     deallocations = [a for a in acting if a.vm in saved]
-    act(svc, notifier, commands, deallocations, report)
+    act(svc, notifier, deallocations, report)
     report.lap("act", lap)
     report.finished_at = svc.clock()
     return report
 
 
-def act(
-    svc: Services,
-    notifier: Webhook,
-    commands: list[tuple[str, Command]],
-    deallocations: list[Action],
-    report: SweepReport,
-) -> None:
-    """Send the ARM calls: paced below the write limits, a few at a time, waiting out 429s."""
+def act(svc: Services, notifier: Webhook, deallocations: list[Action], report: SweepReport) -> None:
+    """Deallocate: paced below the write limits, a few at a time, waiting out 429s. Every stop is announced
+    to its owner when it happens (warned stops were also warned ahead)."""
     pacer = Pacer(ARM_WRITES_PER_SECOND, ARM_WRITE_BURST)
     deadline = time.monotonic() + ACT_BUDGET.total_seconds()
 
@@ -334,17 +350,12 @@ def act(
                 log.warning("deallocate %s failed: %s", action.vm, exc)
                 return False
 
-    def owe(item: tuple[str, Command]) -> None:
-        pacer.wait()
-        send(svc, *item)
-
     with ThreadPoolExecutor(max_workers=ACT_CONCURRENCY) as pool:
-        list(pool.map(owe, commands))
         results = list(pool.map(deallocate, deallocations))
     for action, ok in zip(deallocations, results, strict=True):
         report.actions.append({"vm": action.vm, "owner": action.owner, "rule": action.rule, "ok": str(ok)})
         report.actions_failed += int(not ok)
-        if ok and action.rule in ("idle", "budget"):
+        if ok:
             notifier.send(f"{action.vm} ({action.owner}) was deallocated: {action.reason}")
 
 
@@ -359,7 +370,7 @@ def main(argv: list[str] | None = None, clock: Callable[[], datetime] | None = N
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
-    svc = ServiceHolder(settings)()
+    svc = ServiceHolder(settings, patient=True)()
     notifier = Webhook(settings.notify_webhook_url)
     while True:
         try:

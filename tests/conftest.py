@@ -17,6 +17,8 @@ from shared.azure.tables import Store
 from shared.settings import Settings
 from tools.devstack import Stack, free_port
 
+# The worker's ARM client backs off briefly between retries (Azure's default is seconds).
+WORKER_ENV = {"ARM_RETRY_BACKOFF": "0.05"}
 # Simulator settings the API tests start from; a test may PATCH /_sim/config for its own needs.
 SIM_DEFAULTS = {"provision_seconds": 0, "transition_seconds": 0, "throttle": False, "page_size": 100}
 
@@ -24,12 +26,17 @@ SIM_DEFAULTS = {"provision_seconds": 0, "transition_seconds": 0, "throttle": Fal
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state = tmp_path_factory.mktemp("stack")
-    stack = Stack(Path(state), tables_port=free_port(), arm_port=free_port(), api_port=free_port())
+    stack = Stack(
+        Path(state), tables_port=free_port(), arm_port=free_port(), api_port=free_port(), queue_port=free_port()
+    )
     try:
         stack.start_tables(in_memory=True)
+        stack.start_queue(in_memory=True)
         stack.start_arm()
         httpx.patch(f"{stack.arm_url}/_sim/config", json=SIM_DEFAULTS, verify=str(stack.arm_ca)).raise_for_status()
         stack.start_api()
+        # The queue worker as make dev runs it, polling often and retrying a failed message soon.
+        stack.start_worker("--every", "0.1", "--retry-seconds", "1", env=WORKER_ENV)
         yield stack
     finally:
         stack.stop()

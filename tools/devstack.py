@@ -92,6 +92,7 @@ class Stack:
     tables_port: int
     arm_port: int
     api_port: int
+    queue_port: int = 10001
     services: list[Service] = field(default_factory=list)
     subnet_id: str = ""
 
@@ -114,6 +115,13 @@ class Stack:
             f"AccountKey={AZURITE_KEY};TableEndpoint=http://127.0.0.1:{self.tables_port}/devstoreaccount1"
         )
 
+    @property
+    def queue_connection(self) -> str:
+        return (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={AZURITE_KEY};QueueEndpoint=http://127.0.0.1:{self.queue_port}/devstoreaccount1"
+        )
+
     def app_env(self) -> dict[str, str]:
         """The API's settings (see shared/settings.py) for this stack."""
         return {
@@ -122,6 +130,7 @@ class Stack:
             "DSVM_LOCATION": LOCATION,
             "DSVM_SUBNET_ID": self.subnet_id,
             "DSVM_TABLES_CONNECTION": self.tables_connection,
+            "DSVM_QUEUE": self.queue_connection,
             "ARM_ENDPOINT": self.arm_url,
             "ARM_CA_BUNDLE": str(self.arm_ca),
             "ARM_POLLING_INTERVAL": "1",
@@ -146,6 +155,23 @@ class Stack:
         service = spawn("azurite", args, self.state_dir / "azurite.log")
         self.services.append(service)
         wait_for_port(self.tables_port, service.process)
+
+    def start_queue(self, in_memory: bool = False) -> None:
+        data = self.state_dir / "azurite"
+        data.mkdir(parents=True, exist_ok=True)
+        args = [
+            str(ROOT / "node_modules" / ".bin" / "azurite-queue"),
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            str(self.queue_port),
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+        ]
+        args += ["--inMemoryPersistence"] if in_memory else ["--location", str(data)]
+        service = spawn("azurite-queue", args, self.state_dir / "azurite-queue.log")
+        self.services.append(service)
+        wait_for_port(self.queue_port, service.process)
 
     def start_arm(self, *extra: str) -> None:
         cert_dir = self.arm_ca.parent
@@ -185,6 +211,11 @@ class Stack:
         """The same sweep the timer trigger runs in Azure, on a short loop."""
         args = [PYTHON, "-m", "shared.sweeper", "--every", str(every)]
         self.services.append(spawn("sweeper", args, self.state_dir / "sweeper.log", self.app_env()))
+
+    def start_worker(self, *extra: str, env: dict[str, str] | None = None) -> None:
+        """The same body the queue trigger runs in Azure, on a local loop that does what the Functions host does."""
+        args = [PYTHON, "-m", "shared.worker", *extra]
+        self.services.append(spawn("worker", args, self.state_dir / "worker.log", {**self.app_env(), **(env or {})}))
 
     def issue_token(self, user: str, admin: bool) -> str:
         args = [PYTHON, "-m", "shared.admin", "issue-token", "--user", user, "--note", "local stack"]
@@ -242,14 +273,17 @@ def main(argv: list[str] | None = None) -> int:
     with running(stack):
         try:
             stack.start_tables()
+            stack.start_queue()
             stack.start_arm()
             stack.start_api()
+            stack.start_worker()
             stack.start_sweeper(args.sweep_every)
             env_path = write_env(stack, stack.issue_token(args.user, admin=True))
             health = httpx.get(f"{stack.api_url}/health", timeout=30)
             print(f"API        {stack.api_url}  (health: {health.status_code})")
             print(f"ARM sim    {stack.arm_url}  (CA {stack.arm_ca})")
             print(f"Tables     http://127.0.0.1:{stack.tables_port}/devstoreaccount1")
+            print(f"Queue      http://127.0.0.1:{stack.queue_port}/devstoreaccount1 (worker: shared.worker)")
             print(f"Sweeper    every {args.sweep_every:g} s (make sweep runs one pass now)")
             print(f"Settings   {env_path}  (source it: set -a; . {env_path}; set +a)")
             print("Logs       " + ", ".join(str(args.state_dir / f"{s.name}.log") for s in stack.services))

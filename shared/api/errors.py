@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.azure.tables import Unreadable
 from shared.core.observations import ArmError
 from shared.core.problems import PROBLEM_JSON, FieldProblem, Problem, ProblemBody, from_arm
 
@@ -118,17 +119,25 @@ def install_handlers(app: FastAPI) -> None:
     async def on_arm(request: Request, exc: ArmError) -> JSONResponse:
         return problem_response(from_arm(exc, "read the VM from Azure"))
 
+    @app.exception_handler(Unreadable)
+    async def on_unreadable(request: Request, exc: Unreadable) -> JSONResponse:
+        log.error("%s", exc)
+        return problem_response(
+            Problem(500, "Unreadable record", f"{exc}. It was logged; an admin can repair or remove the row.")
+        )
+
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         from azure.core.exceptions import AzureError
 
+        # ARM's failures arrive as ArmError (above): an AzureError here is Table storage or the queue.
         if isinstance(exc, AzureError):
-            log.warning("storage unavailable: %s", exc)
+            log.warning("storage unavailable: %s", type(exc).__name__)
             return problem_response(
                 Problem(
                     503,
                     "Storage unavailable",
-                    "Table storage did not answer; try again.",
+                    "Azure Storage (tables or the work queue) did not answer; try again.",
                     headers={"Retry-After": "5"},
                 )
             )

@@ -1,4 +1,4 @@
-"""`Idempotency-Key` on POST: the same key and body within 24 h replays the first answer.
+"""`Idempotency-Key` on POST: the same key and body within 24 h replays the first accepted answer.
 
 The stored fingerprint must not reveal the admin password, so the password enters it only through a
 salted, memory-hard hash (scrypt), and the rest of the body through SHA-256.
@@ -14,6 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 KEY_LIFETIME = timedelta(hours=24)
+# How long an unfinished claim holds its key: a request takes well under this (its handler never waits on
+# ARM), so a claim older than this belongs to a request that died.
+CLAIM_LEASE = timedelta(seconds=60)
 MAX_KEY_LENGTH = 200
 
 
@@ -41,3 +44,12 @@ def same_request(stored: str, body: dict[str, Any], salt: str) -> bool:
 
 def expired(created_at: datetime, now: datetime) -> bool:
     return now - created_at >= KEY_LIFETIME
+
+
+def claim_lapsed(claimed_at: datetime, now: datetime) -> bool:
+    return now - claimed_at >= CLAIM_LEASE
+
+
+def retry_after(claimed_at: datetime, now: datetime) -> int:
+    """Seconds until an unfinished claim lapses (at least 1)."""
+    return max(1, int((claimed_at + CLAIM_LEASE - now).total_seconds()) + 1)

@@ -1,8 +1,10 @@
 """ARM through the azure-mgmt-* clients: the NSG, the VM (with its inline NIC and public IP), power actions.
 
 The SDK packages are imported on first use, not at module import: they cost most of a cold start.
-Long-running operations are started with `polling=False`: we never wait on ARM inside a request,
-and a dropped poller would otherwise keep a polling thread alive.
+
+Two temperaments: the request path's `Arm` retries briefly (a throttled call fails within seconds, and the
+API answers 503 with ARM's Retry-After) and never waits on an operation; the sweeper's and the queue
+worker's `Arm(patient=True)` sleep out every Retry-After and wait for operations to finish.
 """
 
 from __future__ import annotations
@@ -37,8 +39,34 @@ OPEN_PORTS = {"ssh": 22, "jupyterhub": 8000, "rstudio": 8787}
 MANAGED_BY = "dsvm-control-plane"
 
 
+# The request path gives up on ARM after this long (retries and Retry-After included), well inside what a
+# caller waits for an answer; the patient clients keep azure-core's defaults.
+BRIEF_RETRY_TOTAL = 2
+BRIEF_RETRY_WAIT_SECONDS = 4.0
+
+
+def brief_retry_policy() -> Any:
+    """azure-core's RetryPolicy, except that an answer asking to wait longer than BRIEF_RETRY_WAIT_SECONDS is
+    not waited for: it is returned as it is (a 429 with its Retry-After) for the API to pass on."""
+    from azure.core.pipeline.policies import RetryPolicy
+
+    class BriefRetryPolicy(RetryPolicy):  # type: ignore[type-arg]
+        def is_retry(self, settings: dict[str, Any], response: Any) -> bool:
+            retry_after = self.get_retry_after(response)
+            if retry_after is not None and retry_after > BRIEF_RETRY_WAIT_SECONDS:
+                return False
+            return bool(super().is_retry(settings, response))
+
+    return BriefRetryPolicy(
+        retry_total=BRIEF_RETRY_TOTAL,
+        retry_backoff_factor=0.3,
+        retry_backoff_max=2,
+        timeout=BRIEF_RETRY_WAIT_SECONDS * 2,
+    )
+
+
 def _arm_error(exc: Exception) -> ArmError:
-    from azure.core.exceptions import HttpResponseError, ServiceRequestError
+    from azure.core.exceptions import AzureError, HttpResponseError
 
     if isinstance(exc, HttpResponseError):
         status = exc.status_code or 0
@@ -53,8 +81,9 @@ def _arm_error(exc: Exception) -> ArmError:
         if header.isdigit():
             retry_after = int(header)
         return ArmError(status, code, message, retry_after)
-    if isinstance(exc, ServiceRequestError):
-        return ArmError(0, "ArmUnreachable", str(exc))
+    if isinstance(exc, AzureError):
+        # Transport failures name hosts and ports; the caller only needs to know ARM did not answer.
+        return ArmError(0, "ArmUnreachable", f"Azure Resource Manager could not be reached ({type(exc).__name__}).")
     raise exc
 
 
@@ -73,6 +102,7 @@ def observe(vm: Mapping[str, Any]) -> ObservedVm:
             error_code = parts[2] if len(parts) > 2 else "ProvisioningFailed"
             error_message = status.get("message") or status.get("displayStatus")
     created = props.get("timeCreated")
+    tags = vm.get("tags") or {}
     return ObservedVm(
         name=str(vm["name"]),
         provisioning_state=props.get("provisioningState") or "Unknown",
@@ -81,6 +111,7 @@ def observe(vm: Mapping[str, Any]) -> ObservedVm:
         error_message=error_message,
         size=(props.get("hardwareProfile") or {}).get("vmSize"),
         time_created=datetime.fromisoformat(created) if isinstance(created, str) else created,
+        record_id=tags.get("dsvm-record"),
     )
 
 
@@ -117,8 +148,9 @@ def arm_credential(settings: Settings) -> TokenCredential:
 class Arm:
     """The workload resource group as the control plane sees it."""
 
-    def __init__(self, settings: Settings, credential: TokenCredential | None = None) -> None:
+    def __init__(self, settings: Settings, credential: TokenCredential | None = None, *, patient: bool = False) -> None:
         self.settings = settings
+        self.patient = patient
         self.group = settings.resource_group
         self._credential = credential
         self._lock = threading.Lock()
@@ -134,6 +166,10 @@ class Arm:
             "credential_scopes": [ARM_SCOPE],
             "polling_interval": self.settings.arm_polling_interval,
         }
+        if self.patient:
+            kwargs["retry_backoff_factor"] = self.settings.arm_retry_backoff
+        else:
+            kwargs["retry_policy"] = brief_retry_policy()
         if self.settings.arm_ca_bundle:
             kwargs["connection_verify"] = self.settings.arm_ca_bundle
         return kwargs
@@ -241,23 +277,27 @@ class Arm:
             raise _arm_error(exc) from exc
         return ip.properties.ip_address if ip.properties else None
 
-    def nsg_names(self) -> set[str]:
-        """Names of every NSG in the workload group: one paged list call."""
+    def nsg_owners(self) -> dict[str, str]:
+        """Every NSG in the workload group: name -> the record id its `dsvm-record` tag names ("" if none)."""
         try:
-            return {str(nsg.name) for nsg in self.network.network_security_groups.list(self.group)}
+            return {
+                str(nsg.name): str((nsg.tags or {}).get("dsvm-record", ""))
+                for nsg in self.network.network_security_groups.list(self.group)
+            }
         except Exception as exc:
             raise _arm_error(exc) from exc
 
-    def nsg_exists(self, vm_name: str) -> bool:
+    def nsg_owner(self, vm_name: str) -> str | None:
+        """The record id the VM's NSG is tagged with ("" if untagged), or None when there is no such NSG."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            self.network.network_security_groups.get(self.group, child_names(vm_name).nsg)
+            nsg = self.network.network_security_groups.get(self.group, child_names(vm_name).nsg)
         except ResourceNotFoundError:
-            return False
+            return None
         except Exception as exc:
             raise _arm_error(exc) from exc
-        return True
+        return str((nsg.tags or {}).get("dsvm-record", ""))
 
     def vm_id(self, name: str) -> str:
         return (
@@ -334,30 +374,68 @@ class Arm:
     # --- writes -------------------------------------------------------------------------------------
 
     def create_nsg(self, record: VmRecord) -> None:
+        """Create the VM's NSG only if the name is free (If-None-Match: *) and wait until it is provisioned.
+
+        A 412 means an NSG of that name exists: the caller checks whose it is (`nsg_owner`).
+        """
         from azure.mgmt.network.models import NetworkSecurityGroup
 
         try:
+            # azure-mgmt-network has no match_condition for NSGs: the header is sent as it is.
             self.network.network_security_groups.begin_create_or_update(
-                self.group, child_names(record.name).nsg, NetworkSecurityGroup(nsg_body(record))
+                self.group,
+                child_names(record.name).nsg,
+                NetworkSecurityGroup(nsg_body(record)),
+                headers={"If-None-Match": "*"},
             ).result()
         except Exception as exc:
             raise _arm_error(exc) from exc
 
-    def delete_nsg(self, vm_name: str) -> None:
-        """Start deleting the VM's NSG; ARM refuses while the NIC still uses it."""
+    def wait_for_nsg(self, vm_name: str) -> None:
+        """Wait until an existing NSG has finished provisioning (a create that an earlier attempt started)."""
+        nsg = child_names(vm_name).nsg
         try:
-            self.network.network_security_groups.begin_delete(self.group, child_names(vm_name).nsg, polling=False)
+            while True:
+                found = self.network.network_security_groups.get(self.group, nsg).properties
+                if str(found.provisioning_state if found else "").lower() not in ("updating", "creating"):
+                    return
+                time.sleep(max(self.settings.arm_polling_interval, 0.1))
         except Exception as exc:
             raise _arm_error(exc) from exc
 
-    def begin_create_vm(self, record: VmRecord, admin_password: str | None) -> None:
+    def delete_nsg(self, vm_name: str, *, wait: bool = False) -> None:
+        """Delete the VM's NSG (ARM refuses while a NIC still uses it); the caller has checked it is ours."""
+        try:
+            poller = self.network.network_security_groups.begin_delete(
+                self.group, child_names(vm_name).nsg, polling=wait
+            )
+            if wait:
+                poller.result()
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+
+    def begin_create_vm(self, record: VmRecord, custom_data: str | None, throwaway_password: str | None) -> None:
+        """Send the VM PUT only if no VM of that name exists (If-None-Match: *); do not wait for it.
+
+        A 412 means the name is taken in Azure: the caller checks whose VM it is.
+        """
+        from azure.core import MatchConditions
         from azure.mgmt.compute.models import VirtualMachine
 
         self.forget_list()
+        body = vm_body(record, self.settings, custom_data, throwaway_password)
         try:
             self.compute.virtual_machines.begin_create_or_update(
-                self.group, record.name, VirtualMachine(vm_body(record, self.settings, admin_password)), polling=False
+                self.group, record.name, VirtualMachine(body), match_condition=MatchConditions.IfMissing, polling=False
             )
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+
+    def delete_vm(self, vm_name: str) -> None:
+        """Delete the VM (its NIC, public IP and OS disk go with it: deleteOption Delete) and wait until done."""
+        self.forget_list()
+        try:
+            self.compute.virtual_machines.begin_delete(self.group, vm_name).result()
         except Exception as exc:
             raise _arm_error(exc) from exc
 
@@ -402,16 +480,22 @@ def arm_tags(record: VmRecord) -> dict[str, str]:
     return {**record.tags, "managed-by": MANAGED_BY, "owner": record.owner, "dsvm-record": record.id}
 
 
-def vm_body(record: VmRecord, settings: Settings, admin_password: str | None) -> dict[str, Any]:
+def vm_body(
+    record: VmRecord, settings: Settings, custom_data: str | None, throwaway_password: str | None
+) -> dict[str, Any]:
+    """The VM PUT body. With password login, ARM gets a throwaway password and the user's own arrives as a
+    hash in `custom_data` (cloud-init sets it on first boot; see shared.core.passwords)."""
     names = child_names(record.name)
     publisher, offer, sku = IMAGES[record.image]
     os_profile: dict[str, Any] = {
         "computerName": record.name,
         "adminUsername": record.admin_username,
-        "linuxConfiguration": {"disablePasswordAuthentication": admin_password is None},
+        "linuxConfiguration": {"disablePasswordAuthentication": not record.password_auth},
     }
-    if admin_password is not None:
-        os_profile["adminPassword"] = admin_password
+    if record.password_auth:
+        os_profile["adminPassword"] = throwaway_password
+    if custom_data is not None:
+        os_profile["customData"] = custom_data
     if record.ssh_public_key:
         os_profile["linuxConfiguration"]["ssh"] = {
             "publicKeys": [

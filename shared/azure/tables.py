@@ -6,21 +6,27 @@ Every record update is conditional on the ETag it was read with; callers get `Co
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import logging
 import random
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
+from pydantic import ValidationError
 
+from shared.clock import utcnow
 from shared.core.models import Event, VmRecord, VmState
 from shared.settings import Settings
+
+log = logging.getLogger(__name__)
 
 LIVE = "vm"
 # Table storage takes at most 100 operations in one transaction.
@@ -37,13 +43,23 @@ class Stale(Exception):
     """The row changed since it was read (ETag mismatch) or vanished."""
 
 
+class Unreadable(Exception):
+    """A stored record does not load (a bad row): bulk reads skip it with a log line; a single read raises."""
+
+    def __init__(self, name: str, error: str) -> None:
+        super().__init__(f"the record of VM '{name}' cannot be read: {error}")
+        self.name = name
+
+
 def _quote(value: str) -> str:
     return value.replace("'", "''")
 
 
-def _newest_first_key(when: datetime) -> str:
-    ticks = int(when.timestamp() * 1_000_000)
-    return f"{_MAX_TICKS - ticks:019d}-{uuid.uuid4().hex[:8]}"
+def _event_key(event: Event) -> str:
+    """Newest first, and the same for the same event: writing an event twice keeps one row."""
+    ticks = int(event.time.timestamp() * 1_000_000)
+    digest = hashlib.sha256(event.model_dump_json().encode()).hexdigest()[:12]
+    return f"{_MAX_TICKS - ticks:019d}-{digest}"
 
 
 def _record_entity(record: VmRecord, partition: str = LIVE, row: str | None = None) -> dict[str, Any]:
@@ -57,7 +73,10 @@ def _record_entity(record: VmRecord, partition: str = LIVE, row: str | None = No
 
 
 def _record(entity: Any) -> VmRecord:
-    record = VmRecord.model_validate_json(entity["doc"])
+    try:
+        record = VmRecord.model_validate_json(entity["doc"])
+    except (ValidationError, KeyError, TypeError) as exc:
+        raise Unreadable(str(entity.get("RowKey")), type(exc).__name__) from exc
     record.etag = entity.metadata["etag"]
     return record
 
@@ -74,8 +93,9 @@ class IdempotentAnswer:
 class Store:
     """One object per process; the TableClients it holds are thread-safe for our use."""
 
-    def __init__(self, service: TableServiceClient, prefix: str) -> None:
+    def __init__(self, service: TableServiceClient, prefix: str, clock: Callable[[], datetime] = utcnow) -> None:
         self._service = service
+        self.clock = clock
         self.vms = service.get_table_client(f"{prefix}vms")
         self.events = service.get_table_client(f"{prefix}events")
         self.idempotency = service.get_table_client(f"{prefix}idempotency")
@@ -85,7 +105,7 @@ class Store:
         self.costs = service.get_table_client(f"{prefix}costs")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Store:
+    def from_settings(cls, settings: Settings, clock: Callable[[], datetime] = utcnow) -> Store:
         """Azurite (or any account) by connection string; in Azure, the endpoint and the managed identity."""
         if settings.tables_connection:
             service = TableServiceClient.from_connection_string(settings.tables_connection)
@@ -94,7 +114,7 @@ class Store:
 
             assert settings.tables_endpoint is not None
             service = TableServiceClient(endpoint=settings.tables_endpoint, credential=identity_credential(settings))
-        return cls(service, settings.table_prefix)
+        return cls(service, settings.table_prefix, clock)
 
     def tables(self) -> Iterable[TableClient]:
         return (self.vms, self.events, self.idempotency, self.tokens, self.policy, self.prices, self.costs)
@@ -111,12 +131,16 @@ class Store:
     # --- VM records -------------------------------------------------------------------------------
 
     def create_vm(self, record: VmRecord) -> VmRecord:
-        """Create-if-absent by name. A Deleted tombstone of the same name is archived and replaced."""
+        """Create-if-absent by name. A Deleted tombstone of the same name, or a Failed record with nothing left
+        in Azure, is archived and replaced."""
         try:
             meta = self.vms.create_entity(_record_entity(record))
         except ResourceExistsError:
             existing = self.get_vm(record.name)
-            if existing is None or existing.state != VmState.DELETED:
+            replaceable = existing is not None and (
+                existing.state == VmState.DELETED or (existing.state == VmState.FAILED and existing.released)
+            )
+            if existing is None or not replaceable:
                 raise Conflict(record.name) from None
             self.archive(existing)
             try:
@@ -144,7 +168,7 @@ class Store:
 
     def update_vm(self, record: VmRecord) -> VmRecord:
         """Replace the record if nobody changed it since it was read; raises Stale otherwise."""
-        record = record.model_copy(update={"updated_at": datetime.now(UTC)})
+        record = record.model_copy(update={"updated_at": self.clock()})
         try:
             meta = self.vms.update_entity(
                 _record_entity(record),
@@ -163,7 +187,7 @@ class Store:
         """
         saved: dict[str, VmRecord] = {}
         stale: set[str] = set()
-        now = datetime.now(UTC)
+        now = self.clock()
         for start in range(0, len(records), TRANSACTION_SIZE):
             chunk = [r.model_copy(update={"updated_at": now}) for r in records[start : start + TRANSACTION_SIZE]]
             operations = [
@@ -201,18 +225,24 @@ class Store:
             query += f" and owner eq '{_quote(owner)}'"
         if not include_deleted:
             query += f" and state ne '{VmState.DELETED.value}'"
-        return [_record(e) for e in self.vms.query_entities(query, select=["doc"], results_per_page=1000)]
+        records = []
+        for entity in self.vms.query_entities(query, select=["RowKey", "doc"], results_per_page=1000):
+            try:
+                records.append(_record(entity))
+            except Unreadable as exc:
+                # One bad row must never stop a sweep, a list or a cost report: skip it, loudly.
+                log.error("skipping VM record %s/%s: %s", LIVE, exc.name, exc)
+        return records
 
     # --- events -------------------------------------------------------------------------------------
 
-    def add_event(self, record_id: str, event: Event) -> None:
-        self.events.create_entity(
-            {
-                "PartitionKey": record_id,
-                "RowKey": _newest_first_key(event.time),
-                "doc": event.model_dump_json(),
-            }
-        )
+    def add_events(self, record_id: str, events: Iterable[Event]) -> None:
+        """Write events (idempotent: the same event written again stays one row), one transaction per record."""
+        operations = [
+            ("upsert", {"PartitionKey": record_id, "RowKey": _event_key(e), "doc": e.model_dump_json()}) for e in events
+        ]
+        for start in range(0, len(operations), TRANSACTION_SIZE):
+            self.events.submit_transaction(operations[start : start + TRANSACTION_SIZE])  # type: ignore[arg-type]
 
     def list_events(self, record_id: str, limit: int = 200) -> list[Event]:
         entities = self.events.query_entities(
@@ -255,7 +285,10 @@ class Store:
         self, owner: str, key_hash: str, fingerprint: str, salt: str, now: datetime, expected: datetime
     ) -> bool:
         """Take over an expired key; False if another request took it first."""
-        stored = self.idempotency.get_entity(owner, key_hash)
+        try:
+            stored = self.idempotency.get_entity(owner, key_hash)
+        except ResourceNotFoundError:
+            return False
         if stored["created_at"] != expected:
             return False
         try:
@@ -327,7 +360,7 @@ class Store:
         deadline = time.monotonic() + wait
         delay = 0.01
         while True:
-            now = datetime.now(UTC)
+            now = self.clock()
             token = uuid.uuid4().hex
             entity = {"PartitionKey": "lease", "RowKey": key, "holder": token, "until": now + hold}
             try:

@@ -110,3 +110,17 @@ def month_costs(records: list[VmRecord], finished: list[MonthCost], month: str) 
         if record.month == month and record.id not in rows:
             rows[record.id] = MonthCost(month, record.id, record.name, record.owner, record.month_cost_usd)
     return sorted(rows.values(), key=lambda c: (c.owner, c.name))
+
+
+COST_FIELDS = ("cost_usd", "cost_at", "month", "month_cost_usd")
+
+
+def carry_cost(before: VmRecord, after: VmRecord, prices: Prices, now: datetime) -> Accrual:
+    """`after` with its cost accrued up to `now` at the power state `before` had.
+
+    Every write that may change `power_state` goes through this, so an interval is always billed at the
+    state that held during it, whoever observed the change (a GET, an action or the sweeper).
+    """
+    accrual = accrue_record(before, prices, now)
+    costs = {name: getattr(accrual.record, name) for name in COST_FIELDS}
+    return Accrual(after.model_copy(update=costs), accrual.closed)

@@ -75,6 +75,12 @@ REFUSED_PASSWORDS = frozenset(
     ]
 )
 RESERVED_TAG_KEYS = frozenset({"managed-by", "owner", "dsvm-record", "dsvm-name"})
+# Upper bounds that keep every number a sane, finite value (and date arithmetic in range).
+MAX_HOURS = 24 * 366
+MAX_USD = 1_000_000.0
+MAX_NETWORK_MB = 1_000_000.0
+# Every body the API accepts: unknown fields are refused, and so are NaN and Infinity (JSON parsers accept them).
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -90,6 +96,8 @@ class VmState(StrEnum):
     FAILED = "Failed"
     LOST = "Lost"
 
+
+CreateStep = Literal["queued", "network", "vm"]
 
 TRANSITIONAL_STATES = frozenset(
     {VmState.CREATING, VmState.STARTING, VmState.STOPPING, VmState.RESTARTING, VmState.DELETING}
@@ -183,7 +191,7 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 class Schedule(BaseModel):
     """Working hours: outside them the sweeper deallocates the VM (after a warning)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     timezone: TimeZoneName = Field(description="IANA time zone of the owner", examples=["Europe/Berlin"])
     stop_at: time = Field(default=time(19, 0), description="Local time after which the VM is stopped")
@@ -204,11 +212,11 @@ class Schedule(BaseModel):
 class IdleRule(BaseModel):
     """When the VM counts as idle: every CPU sample below the threshold and little network over the window."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     enabled: bool = True
     cpu_percent: float = Field(default=5.0, gt=0, le=100)
-    network_in_mb: float = Field(default=50.0, ge=0, description="Network in, total over the window")
+    network_in_mb: float = Field(default=50.0, ge=0, le=MAX_NETWORK_MB, description="Network in, total over the window")
     window_minutes: int = Field(default=60, ge=15, le=24 * 60)
 
 
@@ -217,6 +225,7 @@ class CreateVm(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        allow_inf_nan=False,
         json_schema_extra={
             "examples": [
                 {
@@ -253,8 +262,10 @@ class CreateVm(BaseModel):
         default=None, min_length=1, max_length=10, description="Who may reach 22/8000/8787; default: your /32"
     )
     tags: dict[str, str] = Field(default_factory=dict, max_length=15)
-    ttl_hours: int | None = Field(default=None, ge=1, description="Hours until automatic stop; policy default")
-    budget_usd: float | None = Field(default=None, gt=0, description="Deallocate once the VM has cost this")
+    ttl_hours: int | None = Field(
+        default=None, ge=1, le=MAX_HOURS, description="Hours until automatic stop; policy default"
+    )
+    budget_usd: float | None = Field(default=None, gt=0, le=MAX_USD, description="Deallocate once the VM has cost this")
     schedule: Schedule | None = None
     idle: IdleRule = Field(default_factory=IdleRule)
 
@@ -287,13 +298,25 @@ class CreateVm(BaseModel):
 
 
 class SnoozeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"hours": 2}]})
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [{"hours": 2}]})
 
     hours: float = Field(gt=0, le=24 * 7)
 
 
+class Event(BaseModel):
+    time: datetime
+    actor: str
+    action: str
+    state: VmState | None = None
+    reason: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
 class VmFields(BaseModel):
     """What a VM record and its API view share."""
+
+    # A stored record with NaN or Infinity in it does not load (and is skipped, with a log line, by bulk reads).
+    model_config = ConfigDict(allow_inf_nan=False)
 
     id: str
     name: str
@@ -342,6 +365,19 @@ class VmRecord(VmFields):
     month_cost_usd: float = 0.0
     # Warnings already sent, by key (rule and due time), so none is sent twice.
     warned: dict[str, datetime] = Field(default_factory=dict)
+    # Consecutive observations (ARM list or GET) that did not find the VM, from when: Lost needs several.
+    missing_since: datetime | None = None
+    missing_seen: int = 0
+    # How often reconcile has re-sent the current action; past a bound the record settles with an error.
+    action_attempts: int = 0
+    # The queue worker's progress on a create: queued -> network (NSG ready) -> vm (the VM PUT was sent).
+    create_step: CreateStep | None = None
+    # sha256 of the Idempotency-Key that created the record: a retry with that key finishes the create.
+    request_key: str | None = None
+    # Nothing of this record is left in Azure (a failed create, cleaned up): a new create may take the name.
+    released: bool = False
+    # Events saved with the record that may not be in the events table yet (an outbox; see operations.save).
+    pending_events: list[Event] = Field(default_factory=list)
     etag: str | None = Field(default=None, exclude=True)
 
 
@@ -356,15 +392,6 @@ class VmView(VmFields):
 
 class VmList(BaseModel):
     value: list[VmView]
-
-
-class Event(BaseModel):
-    time: datetime
-    actor: str
-    action: str
-    state: VmState | None = None
-    reason: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
 
 
 class EventList(BaseModel):

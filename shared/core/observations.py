@@ -37,6 +37,8 @@ class ObservedVm:
     error_message: str | None = None
     size: str | None = None
     time_created: datetime | None = None
+    # The `dsvm-record` tag: the id of the record this VM was created for (None: not the control plane's).
+    record_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,12 @@ class Sample:
     timestamp: datetime
     cpu_max_percent: float | None
     network_in_bytes: float | None
+
+
+def ours(record_id: str, vm: ObservedVm | None) -> ObservedVm | None:
+    """The VM if its tag says it belongs to this record; a VM of the same name that does not is not ours,
+    and the control plane never acts on it: for the record, it is as if the VM were absent."""
+    return vm if vm is not None and vm.record_id == record_id else None
 
 
 class ArmError(Exception):

@@ -11,12 +11,10 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.core.models import CreateVm, DiskType, VmRecord, VmState
+from shared.core.models import MAX_HOURS, MAX_USD, CreateVm, DiskType, VmRecord, VmState
 from shared.settings import Settings
 
-# Upper bounds that keep every limit a sane number (and date arithmetic in range).
-MAX_HOURS = 24 * 366
-MAX_USD = 1_000_000.0
+# Upper bound of every count limit (the hour and money bounds are the models').
 MAX_COUNT = 10_000
 # Widest source range a VM may open its ports to unless policy allows open CIDRs.
 WIDEST_PREFIX = 16
@@ -29,6 +27,7 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        allow_inf_nan=False,
         json_schema_extra={
             "examples": [
                 {
@@ -83,7 +82,9 @@ class PolicyOverride(BaseModel):
     """Per-user exceptions to the team policy; unset fields follow the team policy."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"max_vms_per_user": 10, "monthly_budget_usd": 2000}]}
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={"examples": [{"max_vms_per_user": 10, "monthly_budget_usd": 2000}]},
     )
 
     allowed_sizes: list[str] | None = Field(default=None, min_length=1, max_length=200)

@@ -87,11 +87,19 @@ def from_arm(error: ArmError, doing: str) -> Problem:
         )
     if error.status == 409:
         return Problem(409, "Conflict", f"Azure refused to {doing}: {message}", code=code)
-    if 400 <= error.status < 500 and error.status not in (401, 403):
+    if error.status in (401, 403):
+        return Problem(
+            502,
+            "Azure refused the control plane",
+            f"Azure refused the control plane's own identity the right to {doing} ({code}); tell an admin.",
+            code=code,
+        )
+    if 400 <= error.status < 500:
         return Problem(400, "Azure refused the request", f"Azure refused to {doing}: {message}", code=code)
     return Problem(
-        502,
+        503,
         "Azure is unavailable",
-        f"Could not {doing}: Azure answered {code} ({message}). Nothing was left behind; try again.",
+        f"Could not {doing}: Azure did not answer ({code}). Nothing was changed; try again in a few seconds.",
         code=code,
+        headers={"Retry-After": "10"},
     )

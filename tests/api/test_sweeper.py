@@ -14,13 +14,14 @@ import httpx
 import pytest
 
 from shared.azure.arm import Arm
+from shared.azure.queue import WorkQueue
 from shared.azure.tables import Store
 from shared.azure.webhook import Webhook
 from shared.services import Services
 from shared.settings import Settings
 from shared.sweeper import current_prices, sweep
 from tests.api.test_lifecycle import body
-from tests.support.polling import wait_for_state
+from tests.support.polling import eventually, wait_for_state
 from tests.unit.test_pricing import item
 
 
@@ -60,7 +61,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def svc(settings: Settings, store: Store) -> Services:
-    return Services(settings=settings, store=store, arm=Arm(settings))
+    return Services(settings=settings, store=store, arm=Arm(settings, patient=True), queue=WorkQueue(settings))
 
 
 def advance(sim: httpx.Client, hours: float) -> datetime:
@@ -189,10 +190,10 @@ def test_a_fault_mid_sweep_then_a_rerun_acts_once_and_counts_cost_once(
     assert rerun.actions == []
     assert svc.store.get_vm(vm_name).cost_usd == cost  # type: ignore[union-attr]
 
-    # After reconcile's grace, the owed deallocate is sent again, once.
+    # After reconcile's grace, the owed deallocate is sent again (by the queue worker), once.
     later = now + timedelta(minutes=3)
     sweep(svc, Webhook(None), later)
-    assert power(sim, vm_name) in ("deallocating", "deallocated")
+    eventually(lambda: power(sim, vm_name) in ("deallocating", "deallocated"), what="the deallocate re-sent")
     stops = [e for e in events(api, vm_name) if e["action"] == "deallocate"]
     assert len(stops) == 1
 
@@ -285,7 +286,12 @@ def test_prices_refresh_from_the_api_is_cached_and_falls_back_when_it_is_down(se
     store.prices.delete_entity("prices", settings.location)
     forget_prices()
     pages = PricePages()
-    live = Services(settings=settings.model_copy(update={"prices_url": pages.url}), store=store, arm=Arm(settings))
+    live = Services(
+        settings=settings.model_copy(update={"prices_url": pages.url}),
+        store=store,
+        arm=Arm(settings),
+        queue=WorkQueue(settings),
+    )
     now = datetime.now(UTC)
     try:
         prices = current_prices(live, now, ["Standard_D2s_v5", "Standard_E4s_v5"])

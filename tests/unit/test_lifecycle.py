@@ -6,7 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.core.lifecycle import ACTION_GRACE, CREATE_GRACE, Refusal, plan_action, reconcile
+from shared.core.lifecycle import (
+    ACTION_GRACE,
+    ACTION_TIMEOUT,
+    CREATE_GRACE,
+    LOST_AFTER,
+    LOST_AFTER_SEEN,
+    MAX_ATTEMPTS,
+    QUEUE_TIMEOUT,
+    Refusal,
+    plan_action,
+    reconcile,
+)
 from shared.core.models import VmRecord, VmState
 from shared.core.observations import ObservedVm
 from tests.support.factories import vm_record
@@ -20,7 +31,9 @@ def record(state: VmState, acted: timedelta = timedelta(0), **extra: object) -> 
 
 
 def vm(provisioning: str = "Succeeded", power: str | None = "running", **extra: object) -> ObservedVm:
-    return ObservedVm(name="vm1", provisioning_state=provisioning, power_state=power, **extra)  # type: ignore[arg-type]
+    """What ARM reports of the record's own VM (its dsvm-record tag is the factory record's id, "r1")."""
+    fields: dict[str, object] = {"record_id": "r1", **extra}
+    return ObservedVm(name="vm1", provisioning_state=provisioning, power_state=power, **fields)  # type: ignore[arg-type]
 
 
 STALE = ACTION_GRACE + timedelta(seconds=1)
@@ -39,15 +52,7 @@ CASES = [
         ["delete"],
     ),
     ("create not yet in ARM", VmState.CREATING, timedelta(0), None, True, VmState.CREATING, []),
-    (
-        "create never reached ARM",
-        VmState.CREATING,
-        CREATE_GRACE,
-        None,
-        True,
-        VmState.FAILED,
-        ["delete_nsg"],
-    ),
+    ("create waiting for the worker", VmState.CREATING, CREATE_GRACE, None, True, VmState.CREATING, []),
     ("stop done", VmState.STOPPING, timedelta(0), vm(power="deallocated"), None, VmState.STOPPED, []),
     ("stop in progress", VmState.STOPPING, timedelta(0), vm(power="deallocating"), None, VmState.STOPPING, []),
     ("stop lost, retried", VmState.STOPPING, STALE, vm(power="running"), None, VmState.STOPPING, ["deallocate"]),
@@ -57,13 +62,43 @@ CASES = [
     ("restart done", VmState.RESTARTING, timedelta(0), vm(), None, VmState.RUNNING, []),
     ("stopped outside", VmState.RUNNING, timedelta(0), vm(power="deallocated"), None, VmState.STOPPED, []),
     ("started outside", VmState.STOPPED, timedelta(0), vm(), None, VmState.RUNNING, []),
-    ("vanished", VmState.RUNNING, timedelta(0), None, True, VmState.LOST, ["delete_nsg"]),
+    ("missing once is no evidence", VmState.RUNNING, timedelta(0), None, True, VmState.RUNNING, []),
+    (
+        "a VM that is not ours counts as absent",
+        VmState.RUNNING,
+        timedelta(0),
+        vm(record_id="other"),
+        None,
+        VmState.RUNNING,
+        [],
+    ),
     ("deleting, VM going", VmState.DELETING, timedelta(0), vm("Deleting", None), None, VmState.DELETING, []),
     ("deleting, VM gone", VmState.DELETING, timedelta(0), None, True, VmState.DELETING, ["delete_nsg"]),
     ("deleting, all gone", VmState.DELETING, timedelta(0), None, False, VmState.DELETED, []),
     ("delete lost, retried", VmState.DELETING, STALE, vm(), None, VmState.DELETING, ["delete"]),
     ("failed VM removed", VmState.FAILED, STALE, vm("Failed", None), None, VmState.FAILED, ["delete"]),
     ("failed, NSG left", VmState.FAILED, timedelta(0), None, True, VmState.FAILED, ["delete_nsg"]),
+    ("lost and still missing", VmState.LOST, STALE, None, True, VmState.LOST, []),
+    ("lost VM comes back", VmState.LOST, STALE, vm(power="deallocated"), None, VmState.STOPPED, []),
+    (
+        "start failed in Azure",
+        VmState.STARTING,
+        timedelta(0),
+        vm("Failed", "deallocated", error_code="AllocationFailed", error_message="no capacity"),
+        None,
+        VmState.STOPPED,
+        [],
+    ),
+    (
+        "stop failed in Azure",
+        VmState.STOPPING,
+        timedelta(0),
+        vm("Failed", "running", error_code="InternalError", error_message="oops"),
+        None,
+        VmState.RUNNING,
+        [],
+    ),
+    ("start that never settles", VmState.STARTING, ACTION_TIMEOUT, vm(power="starting"), None, VmState.RUNNING, []),
     ("deleted stays", VmState.DELETED, timedelta(0), None, None, VmState.DELETED, []),
 ]
 
@@ -117,6 +152,11 @@ def test_stopping_that_ended_as_powered_off_is_finished_with_a_deallocate() -> N
         (VmState.STOPPED, "start", (VmState.STARTING, "start")),
         (VmState.STOPPED, "stop", None),
         (VmState.FAILED, "delete", (VmState.DELETING, "delete")),
+        (VmState.LOST, "delete", (VmState.DELETING, "delete")),
+        (VmState.CREATING, "delete", (VmState.DELETING, "delete")),
+        (VmState.STARTING, "delete", (VmState.DELETING, "delete")),
+        (VmState.STOPPING, "delete", (VmState.DELETING, "delete")),
+        (VmState.RESTARTING, "delete", (VmState.DELETING, "delete")),
         (VmState.DELETED, "delete", None),
         (VmState.DELETING, "delete", None),
     ],
@@ -126,12 +166,13 @@ def test_plan_action(state: VmState, action: str, expected: object) -> None:
 
 
 @pytest.mark.parametrize("state", [VmState.CREATING, VmState.STARTING, VmState.STOPPING, VmState.RESTARTING])
-@pytest.mark.parametrize("action", ["start", "stop", "restart", "delete"])
-def test_actions_in_a_transition_are_refused_with_409(state: VmState, action: str) -> None:
+@pytest.mark.parametrize("action", ["start", "stop", "restart"])
+def test_actions_in_a_transition_are_refused_with_409_and_when_to_retry(state: VmState, action: str) -> None:
     refusal = plan_action(record(state), action)  # type: ignore[arg-type]
     assert isinstance(refusal, Refusal)
     assert refusal.status == 409
     assert state.value in refusal.detail
+    assert refusal.retry_after is not None and refusal.retry_after > 0
 
 
 def test_restart_needs_a_running_vm() -> None:
@@ -143,3 +184,88 @@ def test_a_vm_found_stopped_while_stopped_record_is_flagged_with_an_event() -> N
     step = reconcile(record(VmState.STOPPED, power_state="deallocated"), vm(power="stopped"), None, NOW)
     assert step.record.still_billing is True
     assert len(step.events) == 1
+
+
+def missing(record_: VmRecord, times: list[timedelta]) -> VmRecord:
+    """The record after one observation without its VM at each of `times` (after NOW)."""
+    for after in times:
+        record_ = reconcile(record_, None, True, NOW + after).record
+    return record_
+
+
+def test_lost_needs_several_observations_spread_over_minutes() -> None:
+    quick = missing(record(VmState.RUNNING), [timedelta(seconds=s) for s in range(10)])
+    assert quick.state == VmState.RUNNING, "ten observations within ten seconds are not evidence"
+    assert quick.missing_seen == 10
+    few = missing(record(VmState.RUNNING), [timedelta(0), LOST_AFTER + timedelta(seconds=1)])
+    assert few.state == VmState.RUNNING, "two observations are not enough"
+    spread = [LOST_AFTER * i / (LOST_AFTER_SEEN - 1) for i in range(LOST_AFTER_SEEN)]
+    lost = missing(record(VmState.RUNNING), spread)
+    assert lost.state == VmState.LOST
+    assert lost.power_state is None
+
+
+def test_a_vm_seen_again_resets_the_count() -> None:
+    once = missing(record(VmState.RUNNING), [timedelta(0), timedelta(minutes=1)])
+    seen = reconcile(once, vm(), None, NOW + timedelta(minutes=2)).record
+    assert (seen.missing_seen, seen.missing_since) == (0, None)
+    again = missing(seen, [timedelta(minutes=3), timedelta(minutes=6)])
+    assert again.state == VmState.RUNNING, "the count started over when the VM was seen"
+
+
+def test_a_lost_vm_that_comes_back_is_found_again_and_never_deleted() -> None:
+    lost = missing(record(VmState.RUNNING), [timedelta(0), timedelta(minutes=3), timedelta(minutes=6)])
+    assert lost.state == VmState.LOST
+    back = reconcile(lost, vm(), None, NOW + timedelta(hours=1))
+    assert back.record.state == VmState.RUNNING
+    assert back.commands == []
+    assert "found again" in back.events[0].reason
+
+
+def test_a_failed_start_settles_with_azures_error() -> None:
+    observed = vm("Failed", "deallocated", error_code="AllocationFailed", error_message="no capacity in eastus")
+    step = reconcile(record(VmState.STARTING), observed, None, NOW)
+    assert step.record.state == VmState.STOPPED
+    assert (step.record.error_code, step.record.error_message) == ("AllocationFailed", "no capacity in eastus")
+    assert "failed the start" in step.events[0].reason
+    assert plan_action(step.record, "delete") == (VmState.DELETING, "delete")
+
+
+def test_a_resent_action_gives_up_after_its_attempts() -> None:
+    stuck = record(VmState.STARTING, STALE, action_attempts=MAX_ATTEMPTS)
+    step = reconcile(stuck, vm(power="deallocated"), None, NOW)
+    assert step.record.state == VmState.STOPPED
+    assert step.record.error_code == "ActionTimedOut"
+    assert step.commands == []
+    retried = reconcile(record(VmState.STARTING, STALE), vm(power="deallocated"), None, NOW)
+    assert retried.commands == ["start"] and retried.record.action_attempts == 1
+
+
+def test_a_create_whose_put_never_landed_fails_and_is_released() -> None:
+    sent = record(VmState.CREATING, CREATE_GRACE, create_step="vm")
+    failed = reconcile(sent, None, True, NOW)
+    assert failed.record.state == VmState.FAILED and failed.record.error_code == "CreateNotStarted"
+    assert failed.commands == ["delete_nsg"]
+    assert failed.record.released is False, "its NSG is still there"
+    clean = reconcile(failed.record, None, False, NOW)
+    assert clean.record.released is True
+
+
+def test_a_create_the_worker_never_carried_out_times_out() -> None:
+    queued = record(VmState.CREATING, QUEUE_TIMEOUT, create_step="queued")
+    step = reconcile(queued, None, False, NOW)
+    assert step.record.state == VmState.FAILED and step.record.error_code == "CreateTimedOut"
+
+
+def test_start_is_refused_while_the_vms_budget_is_spent() -> None:
+    spent = record(VmState.STOPPED, budget_usd=10.0, cost_usd=10.5)
+    refusal = plan_action(spent, "start")
+    assert isinstance(refusal, Refusal) and refusal.status == 409
+    assert "$10.50" in refusal.detail and "$10.00" in refusal.detail
+    assert plan_action(spent.model_copy(update={"budget_usd": 20.0}), "start") == (VmState.STARTING, "start")
+
+
+def test_a_deleted_vm_says_how_to_start_over() -> None:
+    refusal = plan_action(record(VmState.DELETED), "start")
+    assert isinstance(refusal, Refusal)
+    assert "was deleted" in refusal.detail and "POST /api/vms" in refusal.detail

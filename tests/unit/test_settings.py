@@ -17,6 +17,7 @@ REQUIRED = {
     "DSVM_LOCATION": "eastus",
     "DSVM_SUBNET_ID": SUBNET,
     "DSVM_TABLES_CONNECTION": "UseDevelopmentStorage=true",
+    "DSVM_QUEUE": "UseDevelopmentStorage=true",
 }
 
 
@@ -72,3 +73,16 @@ def test_the_readme_settings_table_lists_every_setting() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [str(f.alias) for f in Settings.model_fields.values() if f"| `{f.alias}` |" not in readme]
     assert missing == []
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf", "Infinity"])
+def test_a_non_finite_number_stops_the_app_at_start(env: pytest.MonkeyPatch, value: str) -> None:
+    env.setenv("DSVM_MAX_BUDGET_USD", value)
+    with pytest.raises(SettingsError, match="DSVM_MAX_BUDGET_USD"):
+        load_settings()
+
+
+def test_the_work_queue_is_required(env: pytest.MonkeyPatch) -> None:
+    env.delenv("DSVM_QUEUE")
+    with pytest.raises(SettingsError, match="DSVM_QUEUE"):
+        load_settings()

@@ -102,6 +102,12 @@ def client_ip(request: Request) -> str | None:
 
 
 def idempotent_create(svc: Services, user: User, body: CreateVm, caller_ip: str | None, key: str) -> JSONResponse:
+    """`Idempotency-Key`: the same key and body replay the first answer for 24 h.
+
+    Only an accepted create (202) is stored as the answer: any failure releases the key, so the retry the
+    failure advises really runs again. A claim whose request died mid-way (its instance was recycled) holds
+    the key only for `CLAIM_LEASE`; a retry then takes it over and finishes the half-made create.
+    """
     raw = body.model_dump(mode="json", exclude={"admin_password"})
     if body.admin_password is not None:
         raw["admin_password"] = body.admin_password.get_secret_value()
@@ -110,37 +116,42 @@ def idempotent_create(svc: Services, user: User, body: CreateVm, caller_ip: str 
     salt = idempotency.new_salt()
     fingerprint = idempotency.fingerprint(raw, salt)
     stored = svc.store.claim_idempotency(user.name, key_hash, fingerprint, salt, now)
-    if (
-        stored is not None
-        and idempotency.expired(stored.created_at, now)
-        and svc.store.replace_idempotency(user.name, key_hash, fingerprint, salt, now, stored.created_at)
-    ):
-        stored = None
+    fresh = stored is not None and not idempotency.expired(stored.created_at, now)
+    if stored is not None and fresh and not idempotency.same_request(stored.fingerprint, raw, stored.salt):
+        raise Problem(
+            422,
+            "Idempotency-Key reused",
+            "This Idempotency-Key was used with a different body; use a new key for a new request.",
+            errors=[FieldProblem(field="Idempotency-Key", message="already used with another body")],
+        )
+    if stored is not None and fresh and stored.status is not None:
+        replay = json.loads(stored.body or "{}")
+        return JSONResponse(
+            replay,
+            status_code=stored.status,
+            headers={"Idempotent-Replayed": "true", "Location": f"/api/vms/{replay.get('name', body.name)}"},
+            # Answers stored before only 202s were kept may be problems.
+            media_type="application/json" if stored.status < 400 else PROBLEM_JSON,
+        )
     if stored is not None:
-        if not idempotency.same_request(stored.fingerprint, raw, stored.salt):
+        if stored.status is None and not idempotency.claim_lapsed(stored.created_at, now):
             raise Problem(
-                422,
-                "Idempotency-Key reused",
-                "This Idempotency-Key was used with a different body; use a new key for a new request.",
-                errors=[FieldProblem(field="Idempotency-Key", message="already used with another body")],
+                409,
+                "Conflict",
+                "A request with this Idempotency-Key is in progress; send it again in a few seconds.",
+                headers={"Retry-After": str(idempotency.retry_after(stored.created_at, now))},
             )
-        if stored.status is None or stored.body is None:
-            raise Problem(409, "Conflict", "A request with this Idempotency-Key is still in progress.")
-        replay = json.loads(stored.body)
-        headers = {"Idempotent-Replayed": "true"}
-        if stored.status == 202:
-            headers["Location"] = f"/api/vms/{replay['name']}"
-        media = "application/json" if stored.status < 400 else PROBLEM_JSON
-        return JSONResponse(replay, status_code=stored.status, headers=headers, media_type=media)
+        # A finished answer past its lifetime, or a claim whose request died: take the key over.
+        if not svc.store.replace_idempotency(user.name, key_hash, fingerprint, salt, now, stored.created_at):
+            raise Problem(
+                409,
+                "Conflict",
+                "Another request with this Idempotency-Key just started; send it again in a few seconds.",
+                headers={"Retry-After": "2"},
+            )
     try:
-        record = operations.create(svc, user, body, caller_ip)
-    except Problem as problem:
-        if problem.status >= 500:
-            svc.store.release_idempotency(user.name, key_hash)
-        else:
-            svc.store.finish_idempotency(user.name, key_hash, problem.status, problem.content())
-        raise
-    except Exception:
+        record = operations.create(svc, user, body, caller_ip, request_key=key_hash)
+    except BaseException:
         svc.store.release_idempotency(user.name, key_hash)
         raise
     content = operations.view(record).model_dump(mode="json")
