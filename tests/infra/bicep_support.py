@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tools.infra_check import bicep_tree
+
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 
@@ -36,19 +38,10 @@ def rel(path: Path) -> str:
     return path.relative_to(REPO).as_posix()
 
 
-@functools.cache
-def _ts_parser() -> Any:
-    import tree_sitter_bicep
-    from tree_sitter import Language, Parser
-
-    return Parser(Language(tree_sitter_bicep.language()))
-
-
 def syntax_errors(text: str) -> list[str]:
     """tree-sitter: the ERROR and MISSING nodes of the tree, as 'line:col: snippet' (empty: parses)."""
-    tree = _ts_parser().parse(text.encode())
     found: list[str] = []
-    stack = [tree.root_node]
+    stack = [bicep_tree.parse(text)]
     while stack:
         node = stack.pop()
         if node.type == "ERROR" or node.is_missing:
