@@ -13,7 +13,40 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
-@description('Primary location for all resources (must offer Flex Consumption).')
+@description('Primary location for all resources. Only regions that offer Flex Consumption (docs/deploy.md says where the list comes from and how to check it).')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({
   azd: {
     type: 'location'
@@ -21,8 +54,15 @@ param environmentName string
 })
 param location string
 
-@description('Object id of the deploying user (azd sets AZURE_PRINCIPAL_ID). Gets table/blob/queue data roles on the storage account for local debugging and admin commands. Leave empty to skip.')
+@description('Object id of the deploying principal (azd sets AZURE_PRINCIPAL_ID). Gets table/blob/queue data roles on the storage account for local debugging and admin commands. Leave empty to skip.')
 param principalId string = ''
+
+@description('Kind of principal principalId is: User when a person runs azd, ServicePrincipal when azd runs in CI (azd 1.17+ sets AZURE_PRINCIPAL_TYPE to match its login). ARM refuses a role assignment whose principalType does not match the principal.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+param principalType string = 'User'
 
 @description('Entra application (client) id for App Service Authentication (Easy Auth). Empty: Easy Auth off and the API uses its own bearer tokens.')
 param authClientId string = ''
@@ -146,7 +186,8 @@ module storageAccess './app/storage-access.bicep' = {
   params: {
     storageAccountName: storage.outputs.name
     identityPrincipalId: identity.outputs.principalId
-    userPrincipalId: principalId
+    deployerPrincipalId: principalId
+    deployerPrincipalType: principalType
   }
 }
 

@@ -1,11 +1,19 @@
 // Data-plane roles on the control plane's storage account, and nowhere else.
 // - the app's identity: tables (records), blobs + queues (Functions host, Flex deployment package);
-// - optionally the deploying user, for local debugging and `python -m shared.admin` (principalType User).
+// - optionally the deploying principal (a person, or the CI service principal), for local debugging and
+//   `python -m shared.admin`.
 param storageAccountName string
 param identityPrincipalId string
 
-@description('Object id of a user to grant the same data roles (local debugging). Empty: none.')
-param userPrincipalId string = ''
+@description('Object id of the deploying principal, granted the same data roles (local debugging). Empty: none.')
+param deployerPrincipalId string = ''
+
+@description('User, or ServicePrincipal when azd runs in CI: it must match the principal or ARM refuses the assignment.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+param deployerPrincipalType string = 'User'
 
 // Built-in role definition ids (docs: "Azure built-in roles").
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -33,14 +41,14 @@ resource identityDataRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   }
 ]
 
-resource userDataRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for roleId in (empty(userPrincipalId) ? [] : dataRoles): {
-    name: guid(storage.id, userPrincipalId, roleId)
+resource deployerDataRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for roleId in (empty(deployerPrincipalId) ? [] : dataRoles): {
+    name: guid(storage.id, deployerPrincipalId, roleId)
     scope: storage
     properties: {
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
-      principalId: userPrincipalId
-      principalType: 'User'
+      principalId: deployerPrincipalId
+      principalType: deployerPrincipalType
     }
   }
 ]

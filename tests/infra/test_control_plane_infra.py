@@ -62,6 +62,11 @@ def main_doc() -> dict[str, Any]:
     return load(MAIN)
 
 
+def allowed_values(doc: dict[str, Any], param: str) -> list[Any]:
+    (allowed,) = (d["argument"] for d in doc["parameters"][param]["decorators"] if d["type"] == "allowed")
+    return list(allowed)
+
+
 def role_assignment_files() -> dict[Path, dict[str, dict[str, Any]]]:
     found = {}
     for path in bicep_files():
@@ -200,7 +205,7 @@ def test_resource_scoped_role_assignments(file: str, scope_type: str) -> None:
         scope = config.get("scope")
         assert scope in resources(doc, scope_type), f"{file}:{name} must be scoped to a {scope_type}"
         props = config["properties"]
-        assert props["principalType"] in {"ServicePrincipal", "User"}
+        assert props["principalType"] in {"ServicePrincipal", "deployerPrincipalType"}
         guid = config["name"]["function"]
         assert guid["type"] == "guid"
         assert scope in json.dumps(guid["parameters"]["base_string"]), "guid() must start from the scope's id"
@@ -219,11 +224,50 @@ def test_workload_roles_land_in_the_group_the_app_uses() -> None:
     assert dotted(app_settings()["DSVM_RESOURCE_GROUP"]) == "workloadRg.name"
 
 
-def test_user_principal_gets_data_roles_on_storage_only() -> None:
+def test_the_deployer_gets_data_roles_on_storage_only() -> None:
     for path, assignments in role_assignment_files().items():
         for name, assignment in assignments.items():
-            if body(assignment)["properties"]["principalType"] == "User":
+            props = body(assignment)["properties"]
+            if props["principalType"] != "ServicePrincipal":
                 assert rel(path) == "infra/app/storage-access.bicep", f"{rel(path)}:{name}"
+                assert props["principalId"] == "deployerPrincipalId"
+
+
+def test_the_deployer_principal_type_is_a_parameter_azd_fills_in() -> None:
+    """A CI service principal running `azd up` must not be assigned roles as a 'User' (ARM refuses that)."""
+    doc = main_doc()
+    assert allowed_values(doc, "principalType") == ["User", "ServicePrincipal"]
+    assert default_of(doc, "principalType") == "User"
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert parameters["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE=User}"
+    access = body(doc["modules"]["storageAccess"])["params"]
+    assert (access["deployerPrincipalId"], access["deployerPrincipalType"]) == ("principalId", "principalType")
+    assert allowed_values(load(INFRA / "app/storage-access.bicep"), "deployerPrincipalType") == [
+        "User",
+        "ServicePrincipal",
+    ]
+    for path in bicep_files():
+        assert not re.search(r"principalType:\s*'User'", path.read_text()), f"{rel(path)} hard-codes principalType User"
+
+
+# --- region -------------------------------------------------------------------------------------
+
+
+def documented_regions() -> list[str]:
+    """The regions on the "Allowed regions:" line of docs/deploy.md."""
+    line = re.search(r"^Allowed regions: (.*)$", (REPO / "docs" / "deploy.md").read_text(), flags=re.MULTILINE)
+    assert line is not None, "docs/deploy.md lists no allowed regions"
+    return re.findall(r"`([a-z0-9]+)`", line[1])
+
+
+def test_location_is_limited_to_flex_consumption_regions() -> None:
+    regions = allowed_values(main_doc(), "location")
+    assert len(regions) == len(set(regions)) >= 20
+    assert all(re.fullmatch(r"[a-z]+[0-9]?", r) for r in regions), regions
+    assert not [r for r in regions if r.endswith("euap")], "canary regions are not open to customers"
+    assert sorted(regions) == sorted(documented_regions()), "docs/deploy.md and main.bicep list different regions"
+    readme_region = re.search(r"AZURE_LOCATION (\w+)", (REPO / "README.md").read_text())
+    assert readme_region is not None and readme_region[1] in regions
 
 
 # --- storage ------------------------------------------------------------------------------------
