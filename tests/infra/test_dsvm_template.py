@@ -6,7 +6,18 @@ import json
 import re
 from typing import Any
 
-from bicep_support import INFRA, body, default_of, dotted, find_key, has_decorator, load, resources, unwrap_loop
+from bicep_support import (
+    INFRA,
+    REPO,
+    body,
+    default_of,
+    dotted,
+    find_key,
+    has_decorator,
+    load,
+    resources,
+    unwrap_loop,
+)
 
 DSVM = INFRA / "vm" / "dsvm.bicep"
 OPEN_SOURCES = {"*", "internet", "any", "0.0.0.0/0", "0.0.0.0", "::/0"}
@@ -98,6 +109,21 @@ def test_sizes_and_disk_defaults() -> None:
     ip = one("Microsoft.Network/publicIPAddresses")
     assert ip["sku"]["name"] == "Standard"
     assert ip["properties"]["publicIPAllocationMethod"] == "Static"
+
+
+def decorator(param: str, kind: str) -> Any:
+    (value,) = (d["argument"] for d in doc()["parameters"][param]["decorators"] if d["type"] == kind)
+    return value
+
+
+def test_os_disk_floor_is_the_image_size() -> None:
+    """Azure refuses an OS disk smaller than the image's; the template refuses it first."""
+    stated = re.search(r"The image's OS disk is \*\*(\d+) GB\*\*", (REPO / "docs" / "dsvm-image.md").read_text())
+    assert stated is not None, "docs/dsvm-image.md states no image size"
+    assert decorator("osDiskSizeGB", "min_value") == int(stated[1]) == 150
+    assert decorator("osDiskSizeGB", "max_value") == 4095
+    os_disk = one("Microsoft.Compute/virtualMachines")["properties"]["storageProfile"]["osDisk"]
+    assert os_disk["diskSizeGB"] == "osDiskSizeGB"
 
 
 def test_outputs_give_the_urls_and_no_secret() -> None:
