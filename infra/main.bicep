@@ -2,9 +2,10 @@
 // and a separate workload resource group (VNet + subnet) where it creates the Data Science VMs.
 //
 // Deployed by `azd up` (see azure.yaml, main.parameters.json and docs/deploy.md).
-// Least privilege: the app's user-assigned identity gets data-plane roles on its own storage account,
-// Monitoring Metrics Publisher on its App Insights, and VM Contributor / Network Contributor /
-// Monitoring Reader on the workload resource group only. Nothing at subscription scope.
+// Least privilege: the app's user-assigned identity gets data-plane roles on its own storage account
+// (queue roles on its two queues only), Monitoring Metrics Publisher on its App Insights, and VM
+// Contributor / Network Contributor / Monitoring Reader on the workload resource group only. Nothing at
+// subscription scope.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -141,6 +142,10 @@ var tableNames = [
   'costs'
 ]
 var easyAuthEnabled = !empty(authClientId)
+// Work the HTTP API hands to the queue-triggered worker. The Functions host moves a message it could not
+// process in maxDequeueCount tries to '<queue>-poison'; created here, so the host never needs to create it.
+var workQueueName = 'dsvm-work'
+var poisonQueueName = '${workQueueName}-poison'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -177,6 +182,10 @@ module storage './core/storage/storage-account.bicep' = {
       deploymentContainerName
     ]
     tables: [for t in tableNames: '${tablePrefix}${t}']
+    queues: [
+      workQueueName
+      poisonQueueName
+    ]
   }
 }
 
@@ -186,6 +195,8 @@ module storageAccess './app/storage-access.bicep' = {
   params: {
     storageAccountName: storage.outputs.name
     identityPrincipalId: identity.outputs.principalId
+    workQueueName: workQueueName
+    poisonQueueName: poisonQueueName
     deployerPrincipalId: principalId
     deployerPrincipalType: principalType
   }
