@@ -304,7 +304,7 @@ def test_the_app_tables_are_created() -> None:
 
 def test_every_table_the_code_names_is_created() -> None:
     named = set()
-    for path in (REPO / "shared").glob("*.py"):
+    for path in (REPO / "shared").rglob("*.py"):
         named |= set(re.findall(r"\{prefix\}(\w+)", path.read_text()))
     assert named <= TABLES, f"tables used in shared/ but not created in Bicep: {named - TABLES}"
 
