@@ -131,6 +131,14 @@ def test_a_wrong_key_inside_a_variable_is_caught(tmp_path: Path) -> None:
     assert found.path == "properties.osProfile.linuxConfiguration.disablePasswordAuth"
 
 
+def test_reading_a_property_the_resource_type_lacks_is_caught(tmp_path: Path) -> None:
+    old = "DSVM_QUEUE__queueServiceUri: storage.properties.primaryEndpoints.queue"
+    found = only(broken_copy(tmp_path, "app/api.bicep", old, old.replace("primaryEndpoints", "primaryEndpoint")))
+    assert found.resource == "storage"
+    assert "storage.properties.primaryEndpoint: " in found.message
+    assert "did you mean 'primaryEndpoints'" in found.message
+
+
 # --- what the walk covers (small templates) -----------------------------------------------------
 
 STORAGE_ACCOUNT = """

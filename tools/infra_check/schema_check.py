@@ -5,7 +5,8 @@ For every `resource` (top-level, nested, `existing`, looped, conditional) in the
 - every property key written exists at its place (case-sensitive, as Bicep matches them);
 - no read-only property is set, and an `existing` resource sets nothing but name, scope, parent, dependsOn;
 - literals are of the declared kind, enum literals are allowed values, integers within declared bounds;
-- object literals give every required property.
+- object literals give every required property;
+- `symbol.a.b` reads of a resource declared in the file name properties its type has.
 Values are followed through variables, both branches of `?:`, loop bodies and the `@allowed` values of
 parameters; any other expression (a function call, a property of another resource) is taken on trust.
 
@@ -68,6 +69,8 @@ class Resource:
     # Bicep checks a literal `name` against the type only where the name is one segment: a nested child, a
     # child declared with `parent:`, or a top-level type.
     literal_names: bool
+    # Readable as `symbol.a.b` (a top-level declaration that is not a `[for ...]` collection).
+    readable: bool
 
     @property
     def type_at_version(self) -> str:
@@ -89,7 +92,8 @@ def _resource(decl: Node, parent: Resource | None, loop_names: frozenset[str]) -
     type_, version = _declared_type(bt.literal_string(type_node) or "", parent)
     value = bt.unwrap(bt.children(decl)[-1])
     names = set(loop_names)
-    if value.type == "for_statement":
+    looped = value.type == "for_statement"
+    if looped:
         names |= bt.loop_names(value)
         value = bt.loop_body(value)
     if value.type == "if_statement":
@@ -105,6 +109,7 @@ def _resource(decl: Node, parent: Resource | None, loop_names: frozenset[str]) -
         node=decl,
         loop_names=frozenset(names),
         literal_names=parent is not None or has_parent or type_.count("/") == 1,
+        readable=parent is None and not looped,
     )
 
 
@@ -159,9 +164,37 @@ class FileChecker:
 
     def run(self) -> list[Finding]:
         found: list[Finding] = []
-        for res in resources(self.root):
+        declared = list(resources(self.root))
+        for res in declared:
             found += self.check_resource(res)
+        readable = {res.symbol: res for res in declared if res.readable}
+        for node, root, names in _member_chains(self.root):
+            if root in readable:
+                found += self.check_read(node, readable[root], names)
         return found
+
+    def check_read(self, node: Node, res: Resource, names: list[str]) -> list[Finding]:
+        """`symbol.a.b.c`: every property read exists on the resource's type (where the type says)."""
+        type_ = self.types.body(res.type, res.api_version)
+        path = res.symbol
+        for name in names:
+            if type_ is None or type_["$type"] not in ("ObjectType", "DiscriminatedObjectType"):
+                return []
+            if type_["$type"] == "ObjectType":
+                properties, additional = type_["properties"], type_.get("additionalProperties")
+            else:
+                properties, additional = dict(type_["baseProperties"]), None
+                for ref in type_["elements"].values():
+                    properties.update(self.types.resolve(ref)["properties"])
+            path = f"{path}.{name}"
+            if name in properties:
+                type_ = self.types.resolve(properties[name]["type"])
+            elif additional is not None:
+                type_ = self.types.resolve(additional)
+            else:
+                hint = _suggest(name, properties)
+                return [self.finding(node, res, "", f"{path}: {type_['name']} has no property '{name}'{hint}")]
+        return []
 
     def finding(self, node: Node, res: Resource, path: str, message: str) -> Finding:
         return Finding(self.file, bt.line(node), res.symbol, path, message)
@@ -366,6 +399,27 @@ class FileChecker:
         if (low is not None and value < low) or (high is not None and value > high):
             return [self.finding(node, res, path, f"{value} is outside {low}..{high}")]
         return []
+
+
+def _member_chains(root: Node) -> Iterator[tuple[Node, str, list[str]]]:
+    """(node, root identifier, property names) of every outermost `a.b.c` chain that is not a method call."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        parent = node.parent
+        if node.type != "member_expression" or (parent is not None and parent.type == "member_expression"):
+            continue
+        if parent is not None and parent.type == "call_expression" and parent.children[0] == node:
+            continue
+        names = []
+        current = node
+        while current.type == "member_expression":
+            *_, prop = bt.children(current)
+            names.append(bt.text(prop))
+            current = bt.children(current)[0]
+        if current.type == "identifier":
+            yield node, bt.text(current), names[::-1]
 
 
 def check_text(types: TypeData, text: str, file: str = "<text>") -> list[Finding]:
