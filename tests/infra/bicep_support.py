@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,17 @@ def bicep_files() -> list[Path]:
 
 def rel(path: Path) -> str:
     return path.relative_to(REPO).as_posix()
+
+
+def broken_copy(tmp_path: Path, file: str, old: str, new: str) -> list[Path]:
+    """The Bicep files of a copy of infra/ (under tmp_path/infra) where `file` has `old` replaced by `new`."""
+    copy = tmp_path / "infra"
+    shutil.copytree(INFRA, copy)
+    target = copy / file
+    text = target.read_text()
+    assert old in text, f"{old!r} not in {file}"
+    target.write_text(text.replace(old, new, 1))
+    return sorted(copy.rglob("*.bicep"))
 
 
 def syntax_errors(text: str) -> list[str]:

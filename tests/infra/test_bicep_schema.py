@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from bicep_support import INFRA, bicep_files
+from bicep_support import INFRA, bicep_files, broken_copy
 
 from tools.infra_check import schema_check
 from tools.infra_check.bicep_types import READ_ONLY, REQUIRED, TypeData, ref_index, refs_in
@@ -24,15 +23,9 @@ TYPES = TypeData.load()
 STORAGE = "core/storage/storage-account.bicep"
 
 
-def broken_copy(tmp_path: Path, file: str, old: str, new: str) -> list[Finding]:
-    """Findings over a copy of infra/ where one file has `old` replaced by `new` (once)."""
-    copy = tmp_path / "infra"
-    shutil.copytree(INFRA, copy)
-    target = copy / file
-    text = target.read_text()
-    assert text.count(old) >= 1, f"{old!r} not in {file}"
-    target.write_text(text.replace(old, new, 1))
-    return check_files(sorted(copy.rglob("*.bicep")), TYPES, root=tmp_path)
+def broken(tmp_path: Path, file: str, old: str, new: str) -> list[Finding]:
+    """Schema findings over a copy of infra/ where one file has `old` replaced by `new` (once)."""
+    return check_files(broken_copy(tmp_path, file, old, new), TYPES, root=tmp_path)
 
 
 def only(found: list[Finding]) -> Finding:
@@ -78,7 +71,7 @@ def test_every_reference_in_the_subset_resolves() -> None:
 
 
 def test_a_misspelled_property_is_caught(tmp_path: Path) -> None:
-    found = only(broken_copy(tmp_path, STORAGE, "allowBlobPublicAccess: false", "allowBlobPublicAcess: false"))
+    found = only(broken(tmp_path, STORAGE, "allowBlobPublicAccess: false", "allowBlobPublicAcess: false"))
     assert found.file == "infra/" + STORAGE
     assert found.path == "properties.allowBlobPublicAcess"
     assert "did you mean 'allowBlobPublicAccess'" in found.message
@@ -86,20 +79,20 @@ def test_a_misspelled_property_is_caught(tmp_path: Path) -> None:
 
 def test_a_non_existent_api_version_is_caught(tmp_path: Path) -> None:
     old = "'Microsoft.Storage/storageAccounts@2023-05-01' = {"
-    found = only(broken_copy(tmp_path, STORAGE, old, old.replace("2023-05-01", "2023-13-01")))
+    found = only(broken(tmp_path, STORAGE, old, old.replace("2023-05-01", "2023-13-01")))
     assert found.resource == "storage"
     assert "no published API version 2023-13-01" in found.message
 
 
 def test_a_published_version_missing_from_the_subset_says_to_regenerate(tmp_path: Path) -> None:
     old = "'Microsoft.Storage/storageAccounts@2023-05-01' = {"
-    found = only(broken_copy(tmp_path, STORAGE, old, old.replace("2023-05-01", "2023-01-01")))
+    found = only(broken(tmp_path, STORAGE, old, old.replace("2023-05-01", "2023-01-01")))
     assert "published but not in the subset" in found.message
 
 
 def test_a_read_only_property_is_caught(tmp_path: Path) -> None:
     found = only(
-        broken_copy(
+        broken(
             tmp_path, STORAGE, "    accessTier: 'Hot'\n", "    accessTier: 'Hot'\n    provisioningState: 'Succeeded'\n"
         )
     )
@@ -108,32 +101,32 @@ def test_a_read_only_property_is_caught(tmp_path: Path) -> None:
 
 
 def test_an_enum_literal_outside_the_allowed_values_is_caught(tmp_path: Path) -> None:
-    found = only(broken_copy(tmp_path, STORAGE, "accessTier: 'Hot'", "accessTier: 'Warm'"))
+    found = only(broken(tmp_path, STORAGE, "accessTier: 'Hot'", "accessTier: 'Warm'"))
     assert found.path == "properties.accessTier"
     assert "'Warm' is not one of: Hot, Cool, Premium, Cold" in found.message
 
 
 def test_an_existing_resource_that_sets_a_property_is_caught(tmp_path: Path) -> None:
     old = "existing = {\n  name: storageAccountName\n"
-    found = only(broken_copy(tmp_path, "app/api.bicep", old, old + "  location: location\n"))
+    found = only(broken(tmp_path, "app/api.bicep", old, old + "  location: location\n"))
     assert (found.resource, found.path) == ("storage", "location")
     assert found.message.startswith("read-only")
 
 
 def test_a_wrong_key_in_a_looped_app_setting_is_caught(tmp_path: Path) -> None:
-    found = only(broken_copy(tmp_path, "app/api.bicep", "name: setting.key", "key: setting.key"))
+    found = only(broken(tmp_path, "app/api.bicep", "name: setting.key", "key: setting.key"))
     assert found.path == "properties.siteConfig.appSettings[].key"
 
 
 def test_a_wrong_key_inside_a_variable_is_caught(tmp_path: Path) -> None:
     old = "  disablePasswordAuthentication: !usePassword"
-    found = only(broken_copy(tmp_path, "vm/dsvm.bicep", old, old.replace("Authentication", "Auth")))
+    found = only(broken(tmp_path, "vm/dsvm.bicep", old, old.replace("Authentication", "Auth")))
     assert found.path == "properties.osProfile.linuxConfiguration.disablePasswordAuth"
 
 
 def test_reading_a_property_the_resource_type_lacks_is_caught(tmp_path: Path) -> None:
     old = "DSVM_QUEUE__queueServiceUri: storage.properties.primaryEndpoints.queue"
-    found = only(broken_copy(tmp_path, "app/api.bicep", old, old.replace("primaryEndpoints", "primaryEndpoint")))
+    found = only(broken(tmp_path, "app/api.bicep", old, old.replace("primaryEndpoints", "primaryEndpoint")))
     assert found.resource == "storage"
     assert "storage.properties.primaryEndpoint: " in found.message
     assert "did you mean 'primaryEndpoints'" in found.message

@@ -133,3 +133,24 @@ def decorator_calls(declaration: Node) -> Iterator[tuple[str, list[Node]]]:
         name_node, *rest = children(call)
         args = children(rest[0]) if rest else []
         yield text(name_node).split(".")[-1], args
+
+
+def member_chains(root: Node) -> Iterator[tuple[Node, str, list[str]]]:
+    """(node, root identifier, property names) of every outermost `a.b.c` chain that is not a method call."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        parent = node.parent
+        if node.type != "member_expression" or (parent is not None and parent.type == "member_expression"):
+            continue
+        if parent is not None and parent.type == "call_expression" and parent.children[0] == node:
+            continue
+        names = []
+        current = node
+        while current.type == "member_expression":
+            *_, prop = children(current)
+            names.append(text(prop))
+            current = children(current)[0]
+        if current.type == "identifier":
+            yield node, text(current), names[::-1]

@@ -132,7 +132,7 @@ def resource_types(paths: Iterable[Path]) -> set[str]:
     return {r.type_at_version for path in paths for r in resources(bt.parse(path.read_text()))}
 
 
-def _suggest(key: str, known: Iterable[str]) -> str:
+def suggest(key: str, known: Iterable[str]) -> str:
     known = list(known)
     same_but_case = [k for k in known if k.lower() == key.lower()]
     close = same_but_case or difflib.get_close_matches(key, known, n=1, cutoff=0.75)
@@ -168,7 +168,7 @@ class FileChecker:
         for res in declared:
             found += self.check_resource(res)
         readable = {res.symbol: res for res in declared if res.readable}
-        for node, root, names in _member_chains(self.root):
+        for node, root, names in bt.member_chains(self.root):
             if root in readable:
                 found += self.check_read(node, readable[root], names)
         return found
@@ -192,7 +192,7 @@ class FileChecker:
             elif additional is not None:
                 type_ = self.types.resolve(additional)
             else:
-                hint = _suggest(name, properties)
+                hint = suggest(name, properties)
                 return [self.finding(node, res, "", f"{path}: {type_['name']} has no property '{name}'{hint}")]
         return []
 
@@ -246,7 +246,7 @@ class FileChecker:
             elif additional is not None:
                 found += self.check_value(value, additional, here, res, opaque)
             else:
-                hint = _suggest(key, properties)
+                hint = suggest(key, properties)
                 found.append(self.finding(prop, res, here, f"'{key}' is not a property of {type_name}{hint}"))
         missing = sorted(
             key
@@ -384,7 +384,7 @@ class FileChecker:
             allowed = [m["value"] for m in members if m["$type"] == "StringLiteralType"]
             if any(m["$type"] == "StringType" for m in members) or value in allowed:
                 return []
-            hint = _suggest(str(value), allowed)
+            hint = suggest(str(value), allowed)
             return [self.finding(node, res, path, f"'{value}' is not one of: {', '.join(allowed)}{hint}")]
         attempts = [
             self.check_value(node, ref, path, res, opaque)
@@ -401,38 +401,19 @@ class FileChecker:
         return []
 
 
-def _member_chains(root: Node) -> Iterator[tuple[Node, str, list[str]]]:
-    """(node, root identifier, property names) of every outermost `a.b.c` chain that is not a method call."""
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        stack.extend(node.children)
-        parent = node.parent
-        if node.type != "member_expression" or (parent is not None and parent.type == "member_expression"):
-            continue
-        if parent is not None and parent.type == "call_expression" and parent.children[0] == node:
-            continue
-        names = []
-        current = node
-        while current.type == "member_expression":
-            *_, prop = bt.children(current)
-            names.append(bt.text(prop))
-            current = bt.children(current)[0]
-        if current.type == "identifier":
-            yield node, bt.text(current), names[::-1]
-
-
 def check_text(types: TypeData, text: str, file: str = "<text>") -> list[Finding]:
     return FileChecker(types, file, bt.parse(text)).run()
 
 
+def shown_path(path: Path, root: Path = REPO) -> str:
+    """A file as findings name it: relative to the repository when it is inside."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(root) if resolved.is_relative_to(root) else path)
+
+
 def check_files(paths: Iterable[Path], types: TypeData | None = None, root: Path = REPO) -> list[Finding]:
     types = types or TypeData.load()
-    found: list[Finding] = []
-    for path in paths:
-        shown = path.resolve().relative_to(root) if path.resolve().is_relative_to(root) else path
-        found += check_text(types, path.read_text(), str(shown))
-    return found
+    return [f for path in paths for f in check_text(types, path.read_text(), shown_path(path, root))]
 
 
 def main(argv: list[str]) -> int:
