@@ -180,12 +180,7 @@ class FileChecker:
         for name in names:
             if type_ is None or type_["$type"] not in ("ObjectType", "DiscriminatedObjectType"):
                 return []
-            if type_["$type"] == "ObjectType":
-                properties, additional = type_["properties"], type_.get("additionalProperties")
-            else:
-                properties, additional = dict(type_["baseProperties"]), None
-                for ref in type_["elements"].values():
-                    properties.update(self.types.resolve(ref)["properties"])
+            properties, additional = self.members(type_)
             path = f"{path}.{name}"
             if name in properties:
                 type_ = self.types.resolve(properties[name]["type"])
@@ -262,27 +257,31 @@ class FileChecker:
     def _object_properties(
         self, node: Node, type_: Type, path: str, res: Resource, found: list[Finding]
     ) -> tuple[dict[str, Type], Type | None, str, str | None]:
-        """Properties, additionalProperties, name and discriminator key of an object type; a discriminated one is
-        narrowed to the element its discriminator literal selects (all elements when it is an expression)."""
+        """Properties, additionalProperties, name and discriminator key of the object type of a literal; a
+        discriminated one is narrowed to the element its discriminator literal selects."""
         if type_["$type"] == "ObjectType":
-            return dict(type_["properties"]), type_.get("additionalProperties"), type_["name"], None
+            return *self.members(type_), type_["name"], None
         key = type_["discriminator"]
-        properties = dict(type_["baseProperties"])
-        elements = type_["elements"]
         chosen = None
         for prop_key, value, prop in bt.object_properties(node):
             if prop_key == key:
                 chosen = self._literal(value)
-                if chosen is not None and chosen not in elements:
-                    allowed = ", ".join(sorted(elements))
+                if chosen is not None and chosen not in type_["elements"]:
+                    allowed = ", ".join(sorted(type_["elements"]))
                     found.append(self.finding(prop, res, _join(path, key), f"'{chosen}' is not one of: {allowed}"))
                     chosen = None
-                elif chosen is None:
-                    chosen = ""
-        for element_key, ref in elements.items():
-            if chosen in (None, "", element_key):
+        return *self.members(type_, chosen), type_["name"], key
+
+    def members(self, type_: Type, element: str | None = None) -> tuple[dict[str, Type], Type | None]:
+        """Properties and additionalProperties of an object type; of a discriminated one, the base properties
+        and those of one element (all elements when `element` is None)."""
+        if type_["$type"] == "ObjectType":
+            return dict(type_["properties"]), type_.get("additionalProperties")
+        properties = dict(type_["baseProperties"])
+        for key, ref in type_["elements"].items():
+            if element in (None, key):
                 properties.update(self.types.resolve(ref)["properties"])
-        return properties, None, type_["name"], key
+        return properties, None
 
     def _literal(self, node: Node) -> str | None:
         node = self._follow(bt.unwrap(node))
