@@ -2,9 +2,10 @@
 // and a separate workload resource group (VNet + subnet) where it creates the Data Science VMs.
 //
 // Deployed by `azd up` (see azure.yaml, main.parameters.json and docs/deploy.md).
-// Least privilege: the app's user-assigned identity gets data-plane roles on its own storage account,
-// Monitoring Metrics Publisher on its App Insights, and VM Contributor / Network Contributor /
-// Monitoring Reader on the workload resource group only. Nothing at subscription scope.
+// Least privilege: the app's user-assigned identity gets data-plane roles on its own storage account
+// (queue roles on its two queues only), Monitoring Metrics Publisher on its App Insights, and VM
+// Contributor / Network Contributor / Monitoring Reader on the workload resource group only. Nothing at
+// subscription scope.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -13,7 +14,40 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
-@description('Primary location for all resources (must offer Flex Consumption).')
+@description('Primary location for all resources. Only regions that offer Flex Consumption (docs/deploy.md says where the list comes from and how to check it).')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({
   azd: {
     type: 'location'
@@ -21,8 +55,15 @@ param environmentName string
 })
 param location string
 
-@description('Object id of the deploying user (azd sets AZURE_PRINCIPAL_ID). Gets table/blob/queue data roles on the storage account for local debugging and admin commands. Leave empty to skip.')
+@description('Object id of the deploying principal (azd sets AZURE_PRINCIPAL_ID). Gets table/blob/queue data roles on the storage account for local debugging and admin commands. Leave empty to skip.')
 param principalId string = ''
+
+@description('Kind of principal principalId is: User when a person runs azd, ServicePrincipal when azd runs in CI (azd 1.17+ sets AZURE_PRINCIPAL_TYPE to match its login). ARM refuses a role assignment whose principalType does not match the principal.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+param principalType string = 'User'
 
 @description('Entra application (client) id for App Service Authentication (Easy Auth). Empty: Easy Auth off and the API uses its own bearer tokens.')
 param authClientId string = ''
@@ -101,6 +142,10 @@ var tableNames = [
   'costs'
 ]
 var easyAuthEnabled = !empty(authClientId)
+// Work the HTTP API hands to the queue-triggered worker. The Functions host moves a message it could not
+// process in maxDequeueCount tries to '<queue>-poison'; created here, so the host never needs to create it.
+var workQueueName = 'dsvm-work'
+var poisonQueueName = '${workQueueName}-poison'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -137,6 +182,10 @@ module storage './core/storage/storage-account.bicep' = {
       deploymentContainerName
     ]
     tables: [for t in tableNames: '${tablePrefix}${t}']
+    queues: [
+      workQueueName
+      poisonQueueName
+    ]
   }
 }
 
@@ -146,7 +195,10 @@ module storageAccess './app/storage-access.bicep' = {
   params: {
     storageAccountName: storage.outputs.name
     identityPrincipalId: identity.outputs.principalId
-    userPrincipalId: principalId
+    workQueueName: workQueueName
+    poisonQueueName: poisonQueueName
+    deployerPrincipalId: principalId
+    deployerPrincipalType: principalType
   }
 }
 

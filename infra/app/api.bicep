@@ -1,5 +1,5 @@
 // The function app on Flex Consumption: Python 3.11, user-assigned identity for everything
-// (host storage, deployment package, tables, ARM, App Insights), optional Easy Auth.
+// (host storage, deployment package, tables, work queue, ARM, App Insights), optional Easy Auth.
 param name string
 param location string = resourceGroup().location
 param tags object = {}
@@ -38,14 +38,22 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
 
 // Identity-based host storage and AAD-only telemetry. FUNCTIONS_WORKER_RUNTIME and
 // FUNCTIONS_EXTENSION_VERSION must not be set on Flex Consumption (functionAppConfig.runtime says it).
+// No __queueServiceUri: the host uses queues only for blob triggers, and the identity holds no
+// account-wide queue role.
 var hostSettings = {
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
   AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
-  AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue
   AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+}
+// The identity-based connection DSVM_QUEUE: the worker's queue trigger reads it (Functions resolves
+// connection `DSVM_QUEUE` from these `__` settings) and the app sends on it with azure-storage-queue.
+var workQueueSettings = {
+  DSVM_QUEUE__queueServiceUri: storage.properties.primaryEndpoints.queue
+  DSVM_QUEUE__credential: 'managedidentity'
+  DSVM_QUEUE__clientId: identityClientId
 }
 var sizeSettings = empty(allowedSizes) ? {} : {
   DSVM_ALLOWED_SIZES: allowedSizes
@@ -53,7 +61,7 @@ var sizeSettings = empty(allowedSizes) ? {} : {
 var webhookSettings = empty(notifyWebhookUrl) ? {} : {
   NOTIFY_WEBHOOK_URL: notifyWebhookUrl
 }
-var allSettings = union(appSettings, hostSettings, sizeSettings, webhookSettings)
+var allSettings = union(appSettings, hostSettings, workQueueSettings, sizeSettings, webhookSettings)
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   name: name

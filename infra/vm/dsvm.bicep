@@ -2,7 +2,8 @@
 //
 // The classic "beefy DSVM from one Bicep file" guide, modernised:
 //   - current image (microsoft-dsvm / ubuntu-2204 / 2204-gen2; the 18.04 and 20.04 images are retired);
-//   - SSH key login by default, password only when asked for;
+//   - SSH key login by default; browser login (JupyterHub, RStudio) with a password you give or one the VM
+//     generates at first boot, as the control plane's API offers;
 //   - 22 (SSH), 8000 (JupyterHub, HTTPS) and 8787 (RStudio) open to `allowedSourceCidr` ONLY, which
 //     has no default: you must say who may connect (e.g. your public IP with /32);
 //   - Standard static public IP (Basic IPs are retired);
@@ -42,6 +43,9 @@ param adminPublicKey string = ''
 @secure()
 param adminPassword string = ''
 
+@description('With sshPublicKey: the VM generates a password for JupyterHub and RStudio at first boot and leaves it in ~/dsvm-login.txt, readable by the admin user only (the browserLoginCommand output reads it once over SSH). SSH stays key-only, and the password never passes through ARM.')
+param generatePassword bool = false
+
 @description('The only source allowed to reach 22, 8000 and 8787: a CIDR such as 203.0.113.7/32. No default on purpose.')
 @minLength(9)
 param allowedSourceCidr string
@@ -49,8 +53,9 @@ param allowedSourceCidr string
 @description('VM size.')
 param vmSize string = 'Standard_E4s_v5'
 
-@description('OS disk size in GB.')
-@minValue(64)
+// Azure refuses an OS disk smaller than the image's own (150 GB for the DSVM image: docs/dsvm-image.md).
+@description('OS disk size in GB: at least the DSVM image\'s 150 GB. 256 costs the same as 150 on Premium SSD (both bill as P15).')
+@minValue(150)
 @maxValue(4095)
 param osDiskSizeGB int = 256
 
@@ -75,6 +80,7 @@ param tags object = {}
 // ARM rejects the VM (InvalidParameter on linuxConfiguration.ssh.publicKeys.keyData) before creating it.
 // With password login a key may still be given, and both work.
 var usePassword = authenticationType == 'password'
+var generated = generatePassword && !usePassword
 var sshKeys = empty(adminPublicKey) ? [] : [
   {
     path: '/home/${adminUsername}/.ssh/authorized_keys'
@@ -93,6 +99,13 @@ var linuxConfiguration = {
   }
   provisionVMAgent: true
 }
+// JupyterHub and RStudio sign in Linux users with a password (PAM), never with SSH keys. First-boot
+// cloud-init sets a random one and writes it only to the file: cloud-init's output goes to the serial
+// console, which anyone who may read the VM's boot diagnostics can see, so nothing is printed.
+var firstBootPassword = '''#cloud-config
+runcmd:
+  - [sh, -c, 'umask 077 && p="$(openssl rand -base64 24 | tr -d "/+=")" && printf "%s:%s\n" "{user}" "$p" | chpasswd && printf "%s\n" "$p" > /home/{user}/dsvm-login.txt && chown "{user}:" /home/{user}/dsvm-login.txt']
+'''
 var openPorts = [
   {
     name: 'SSH'
@@ -239,6 +252,7 @@ resource vm 'Microsoft.Compute/virtualMachines@2024-07-01' = {
       adminUsername: adminUsername
       adminPassword: usePassword ? adminPassword : null
       linuxConfiguration: linuxConfiguration
+      customData: generated ? base64(replace(firstBootPassword, '{user}', adminUsername)) : null
     }
     networkProfile: {
       networkInterfaces: [
@@ -262,3 +276,4 @@ output publicIpAddress string = publicIp.properties.ipAddress
 output jupyterHubUrl string = 'https://${publicIp.properties.ipAddress}:8000'
 output rstudioUrl string = 'http://${publicIp.properties.ipAddress}:8787'
 output sshCommand string = 'ssh ${adminUsername}@${publicIp.properties.ipAddress}'
+output browserLoginCommand string = generated ? 'ssh ${adminUsername}@${publicIp.properties.ipAddress} \'cat dsvm-login.txt && rm dsvm-login.txt\'' : ''

@@ -18,9 +18,12 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from tools.infra_check import bicep_tree
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
@@ -36,19 +39,21 @@ def rel(path: Path) -> str:
     return path.relative_to(REPO).as_posix()
 
 
-@functools.cache
-def _ts_parser() -> Any:
-    import tree_sitter_bicep
-    from tree_sitter import Language, Parser
-
-    return Parser(Language(tree_sitter_bicep.language()))
+def broken_copy(tmp_path: Path, file: str, old: str, new: str) -> list[Path]:
+    """The Bicep files of a copy of infra/ (under tmp_path/infra) where `file` has `old` replaced by `new`."""
+    copy = tmp_path / "infra"
+    shutil.copytree(INFRA, copy)
+    target = copy / file
+    text = target.read_text()
+    assert old in text, f"{old!r} not in {file}"
+    target.write_text(text.replace(old, new, 1))
+    return sorted(copy.rglob("*.bicep"))
 
 
 def syntax_errors(text: str) -> list[str]:
     """tree-sitter: the ERROR and MISSING nodes of the tree, as 'line:col: snippet' (empty: parses)."""
-    tree = _ts_parser().parse(text.encode())
     found: list[str] = []
-    stack = [tree.root_node]
+    stack = [bicep_tree.parse(text)]
     while stack:
         node = stack.pop()
         if node.type == "ERROR" or node.is_missing:

@@ -38,11 +38,11 @@ WORKLOAD = INFRA / "app" / "workload.bicep"
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7343ae4c6"
 # Built-in role ids (AZURE-FACTS.md), and where each may be granted.
-STORAGE_ROLES = {
-    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",  # Storage Blob Data Owner
-    "974c5e8b-45b9-4653-ba55-5f855dd0fb88",  # Storage Queue Data Contributor
-    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",  # Storage Table Data Contributor
-}
+BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
+QUEUE_MESSAGE_SENDER = "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a"
+TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+STORAGE_ROLES = {BLOB_DATA_OWNER, QUEUE_DATA_CONTRIBUTOR, QUEUE_MESSAGE_SENDER, TABLE_DATA_CONTRIBUTOR}
 INSIGHTS_ROLES = {"3913510d-42f4-4e42-8a64-420c390055eb"}  # Monitoring Metrics Publisher
 WORKLOAD_ROLES = {
     "9980e02c-c2be-4d73-94e8-173b1dc7cf3c",  # Virtual Machine Contributor
@@ -60,6 +60,11 @@ SECRETISH_VALUE = re.compile(
 
 def main_doc() -> dict[str, Any]:
     return load(MAIN)
+
+
+def allowed_values(doc: dict[str, Any], param: str) -> list[Any]:
+    (allowed,) = (d["argument"] for d in doc["parameters"][param]["decorators"] if d["type"] == "allowed")
+    return list(allowed)
 
 
 def role_assignment_files() -> dict[Path, dict[str, dict[str, Any]]]:
@@ -187,20 +192,24 @@ def test_no_role_assignment_at_subscription_scope() -> None:
 
 
 @pytest.mark.parametrize(
-    ("file", "scope_type"),
+    ("file", "scope_types"),
     [
-        ("app/storage-access.bicep", "Microsoft.Storage/storageAccounts"),
-        ("core/monitor/monitoring.bicep", "Microsoft.Insights/components"),
+        (
+            "app/storage-access.bicep",
+            ("Microsoft.Storage/storageAccounts", "Microsoft.Storage/storageAccounts/queueServices/queues"),
+        ),
+        ("core/monitor/monitoring.bicep", ("Microsoft.Insights/components",)),
     ],
 )
-def test_resource_scoped_role_assignments(file: str, scope_type: str) -> None:
+def test_resource_scoped_role_assignments(file: str, scope_types: tuple[str, ...]) -> None:
     doc = load(INFRA / file)
     for name, assignment in resources(doc, ROLE_ASSIGNMENT).items():
         config = body(assignment)
         scope = config.get("scope")
-        assert scope in resources(doc, scope_type), f"{file}:{name} must be scoped to a {scope_type}"
+        allowed = {symbol for t in scope_types for symbol in resources(doc, t)}
+        assert scope in allowed, f"{file}:{name} must be scoped to one of {scope_types}"
         props = config["properties"]
-        assert props["principalType"] in {"ServicePrincipal", "User"}
+        assert props["principalType"] in {"ServicePrincipal", "deployerPrincipalType"}
         guid = config["name"]["function"]
         assert guid["type"] == "guid"
         assert scope in json.dumps(guid["parameters"]["base_string"]), "guid() must start from the scope's id"
@@ -219,11 +228,50 @@ def test_workload_roles_land_in_the_group_the_app_uses() -> None:
     assert dotted(app_settings()["DSVM_RESOURCE_GROUP"]) == "workloadRg.name"
 
 
-def test_user_principal_gets_data_roles_on_storage_only() -> None:
+def test_the_deployer_gets_data_roles_on_storage_only() -> None:
     for path, assignments in role_assignment_files().items():
         for name, assignment in assignments.items():
-            if body(assignment)["properties"]["principalType"] == "User":
+            props = body(assignment)["properties"]
+            if props["principalType"] != "ServicePrincipal":
                 assert rel(path) == "infra/app/storage-access.bicep", f"{rel(path)}:{name}"
+                assert props["principalId"] == "deployerPrincipalId"
+
+
+def test_the_deployer_principal_type_is_a_parameter_azd_fills_in() -> None:
+    """A CI service principal running `azd up` must not be assigned roles as a 'User' (ARM refuses that)."""
+    doc = main_doc()
+    assert allowed_values(doc, "principalType") == ["User", "ServicePrincipal"]
+    assert default_of(doc, "principalType") == "User"
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert parameters["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE=User}"
+    access = body(doc["modules"]["storageAccess"])["params"]
+    assert (access["deployerPrincipalId"], access["deployerPrincipalType"]) == ("principalId", "principalType")
+    assert allowed_values(load(INFRA / "app/storage-access.bicep"), "deployerPrincipalType") == [
+        "User",
+        "ServicePrincipal",
+    ]
+    for path in bicep_files():
+        assert not re.search(r"principalType:\s*'User'", path.read_text()), f"{rel(path)} hard-codes principalType User"
+
+
+# --- region -------------------------------------------------------------------------------------
+
+
+def documented_regions() -> list[str]:
+    """The regions on the "Allowed regions:" line of docs/deploy.md."""
+    line = re.search(r"^Allowed regions: (.*)$", (REPO / "docs" / "deploy.md").read_text(), flags=re.MULTILINE)
+    assert line is not None, "docs/deploy.md lists no allowed regions"
+    return re.findall(r"`([a-z0-9]+)`", line[1])
+
+
+def test_location_is_limited_to_flex_consumption_regions() -> None:
+    regions = allowed_values(main_doc(), "location")
+    assert len(regions) == len(set(regions)) >= 20
+    assert all(re.fullmatch(r"[a-z]+[0-9]?", r) for r in regions), regions
+    assert not [r for r in regions if r.endswith("euap")], "canary regions are not open to customers"
+    assert sorted(regions) == sorted(documented_regions()), "docs/deploy.md and main.bicep list different regions"
+    readme_region = re.search(r"AZURE_LOCATION (\w+)", (REPO / "README.md").read_text())
+    assert readme_region is not None and readme_region[1] in regions
 
 
 # --- storage ------------------------------------------------------------------------------------
@@ -256,9 +304,70 @@ def test_the_app_tables_are_created() -> None:
 
 def test_every_table_the_code_names_is_created() -> None:
     named = set()
-    for path in (REPO / "shared").glob("*.py"):
+    for path in (REPO / "shared").rglob("*.py"):
         named |= set(re.findall(r"\{prefix\}(\w+)", path.read_text()))
     assert named <= TABLES, f"tables used in shared/ but not created in Bicep: {named - TABLES}"
+
+
+# --- the work queue ------------------------------------------------------------------------------
+
+# The identity-based connection `DSVM_QUEUE` of the queue trigger (and of the app's own sends).
+QUEUE_CONNECTION = {
+    "DSVM_QUEUE__queueServiceUri": "storage.properties.primaryEndpoints.queue",
+    "DSVM_QUEUE__credential": "managedidentity",
+    "DSVM_QUEUE__clientId": "identityClientId",
+}
+ACCESS = INFRA / "app" / "storage-access.bicep"
+
+
+def test_the_work_queue_and_its_poison_queue_are_created() -> None:
+    doc = main_doc()
+    assert doc["variables"]["workQueueName"]["value"] == "dsvm-work"
+    # The Functions host moves failed messages to '<queue>-poison' (and creates it only if it is missing).
+    assert doc["variables"]["poisonQueueName"]["value"] == "${workQueueName}-poison"
+    assert body(doc["modules"]["storage"])["params"]["queues"] == ["workQueueName", "poisonQueueName"]
+    storage = load(INFRA / "core/storage/storage-account.bicep")
+    (queues,) = resources(storage, "Microsoft.Storage/storageAccounts/queueServices/queues").values()
+    assert queues["config"]["loop_type"]["detail"]["array_name"] == "queues"
+    access = body(doc["modules"]["storageAccess"])["params"]
+    assert (access["workQueueName"], access["poisonQueueName"]) == ("workQueueName", "poisonQueueName")
+
+
+def test_the_queue_connection_is_identity_based() -> None:
+    settings = app_settings()
+    assert {k: dotted(settings[k]) for k in QUEUE_CONNECTION} == QUEUE_CONNECTION
+    assert "DSVM_QUEUE" not in settings, "no connection string"
+
+
+def queue_roles() -> dict[str, tuple[str, str]]:
+    """Role assignment symbol -> (scope symbol, role id) for the assignments on queues."""
+    doc = load(ACCESS)
+    queues = resources(doc, "Microsoft.Storage/storageAccounts/queueServices/queues")
+    text = ACCESS.read_text()
+    roles = {}
+    for name, assignment in resources(doc, ROLE_ASSIGNMENT).items():
+        config = body(assignment)
+        if config.get("scope") in queues:
+            role_var = config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+            role_id = re.search(rf"var {role_var} = '([0-9a-f-]+)'", text)
+            assert role_id is not None, role_var
+            roles[name] = (config["scope"], role_id[1])
+    return roles
+
+
+def test_queue_roles_are_least_privilege_on_each_queue() -> None:
+    """Trigger + send on the work queue; only send (the poison move) on the poison queue; none account-wide."""
+    doc = load(ACCESS)
+    queues = resources(doc, "Microsoft.Storage/storageAccounts/queueServices/queues")
+    assert {body(q)["name"] for q in queues.values()} == {"workQueueName", "poisonQueueName"}
+    by_queue = {body(queues[scope])["name"]: role for scope, role in queue_roles().values()}
+    assert by_queue == {"workQueueName": QUEUE_DATA_CONTRIBUTOR, "poisonQueueName": QUEUE_MESSAGE_SENDER}
+    account_roles = doc["variables"]["identityAccountRoles"]["value"]
+    assert set(account_roles) == {"storageTableDataContributor", "storageBlobDataOwner"}, "no account-wide queue role"
+    for name, assignment in resources(doc, ROLE_ASSIGNMENT).items():
+        props = body(assignment)["properties"]
+        if props["principalId"] == "identityPrincipalId":
+            assert props["principalType"] == "ServicePrincipal", name
 
 
 # --- the function app -------------------------------------------------------------------------
@@ -278,18 +387,20 @@ def test_app_settings_cover_the_settings_model() -> None:
 
 
 def test_app_settings_are_known_names() -> None:
-    """No typo'd setting: every non-host app setting is an alias of the settings model."""
+    """No typo'd setting: every app setting is an alias of the settings model, or read by the platform."""
     aliases = {f.alias for f in Settings.model_fields.values()}
     host = {k for k in app_settings() if k.startswith(("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_"))}
-    unknown = set(app_settings()) - aliases - host
+    unknown = set(app_settings()) - aliases - host - set(QUEUE_CONNECTION)
     assert unknown == set()
 
 
 def test_host_storage_and_telemetry_use_the_identity() -> None:
     settings = app_settings()
     assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
-    for key in ("clientId", "blobServiceUri", "queueServiceUri", "tableServiceUri"):
+    for key in ("clientId", "blobServiceUri", "tableServiceUri"):
         assert f"AzureWebJobsStorage__{key}" in settings
+    # Queue rights are granted per queue, so the host connection must not point at the queue service.
+    assert "AzureWebJobsStorage__queueServiceUri" not in settings
     assert "AzureWebJobsStorage" not in settings, "no connection string"
     assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
     # Flex Consumption rejects these; the runtime comes from functionAppConfig.

@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
+import subprocess
+from pathlib import Path
 from typing import Any
 
-from bicep_support import INFRA, body, default_of, dotted, find_key, has_decorator, load, resources, unwrap_loop
+import yaml
+from bicep_support import (
+    INFRA,
+    REPO,
+    body,
+    default_of,
+    dotted,
+    find_key,
+    has_decorator,
+    load,
+    resources,
+    unwrap_loop,
+)
+
+from tools.infra_check import bicep_tree
 
 DSVM = INFRA / "vm" / "dsvm.bicep"
 OPEN_SOURCES = {"*", "internet", "any", "0.0.0.0/0", "0.0.0.0", "::/0"}
@@ -90,6 +108,68 @@ def test_ssh_key_first_password_optional_and_secure() -> None:
     assert "adminPassword: usePassword ? adminPassword : null" in text
 
 
+def first_boot_config() -> str:
+    """The cloud-config dsvm.bicep hands the VM when it generates the browser-login password."""
+    root = bicep_tree.parse(DSVM.read_text())
+    (decl,) = (
+        v
+        for v in bicep_tree.declarations(root, "variable_declaration")
+        if bicep_tree.declared_name(v) == "firstBootPassword"
+    )
+    value = bicep_tree.literal_string(bicep_tree.children(decl)[-1])
+    assert value is not None
+    return value
+
+
+def test_a_generated_password_is_opt_in_and_keeps_ssh_key_only() -> None:
+    d = doc()
+    assert default_of(d, "generatePassword") is False
+    text = DSVM.read_text()
+    assert "var generated = generatePassword && !usePassword" in text
+    assert "customData: generated ? base64(replace(firstBootPassword, '{user}', adminUsername)) : null" in text
+    # SSH password login follows authenticationType only: a generated password is for the browser.
+    assert "disablePasswordAuthentication: !usePassword" in text
+    output = doc()["outputs"]["browserLoginCommand"]["value"]
+    assert "dsvm-login.txt" in json.dumps(output)
+
+
+def test_first_boot_sets_a_private_password_and_prints_nothing(tmp_path: Path) -> None:
+    """The script cloud-init runs: the password reaches chpasswd and a file only its owner can read, and
+    nothing reaches stdout/stderr (cloud-init copies those to the serial console)."""
+    text = first_boot_config()
+    assert text.startswith("#cloud-config\n")
+    config = yaml.safe_load(text.replace("{user}", "ana"))
+    assert set(config) == {"runcmd"}
+    ((shell, flag, script),) = config["runcmd"]
+    assert (shell, flag) == ("sh", "-c")
+    home = tmp_path / "home" / "ana"
+    home.mkdir(parents=True)
+    fakes = tmp_path / "bin"
+    fakes.mkdir()
+    for name, body_ in {"chpasswd": 'cat > "$FAKE/chpasswd.in"', "chown": 'echo "$@" > "$FAKE/chown.args"'}.items():
+        (fakes / name).write_text(f"#!/bin/sh\n{body_}\n")
+        (fakes / name).chmod(0o755)
+    env = {"PATH": f"{fakes}:{os.environ['PATH']}", "FAKE": str(tmp_path)}
+    passwords = []
+    for _ in range(2):
+        proc = subprocess.run(
+            ["sh", "-c", script.replace("/home/", f"{tmp_path}/home/")],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert (proc.stdout, proc.stderr) == ("", "")
+        login = home / "dsvm-login.txt"
+        assert stat.S_IMODE(login.stat().st_mode) == 0o600
+        password = login.read_text().strip()
+        assert re.fullmatch(r"[A-Za-z0-9]{24,}", password), "a long random password"
+        assert (tmp_path / "chpasswd.in").read_text() == f"ana:{password}\n"
+        assert (tmp_path / "chown.args").read_text().strip() == f"ana: {login}"
+        passwords.append(password)
+    assert passwords[0] != passwords[1]
+
+
 def test_sizes_and_disk_defaults() -> None:
     d = doc()
     assert default_of(d, "vmSize") == "Standard_E4s_v5"
@@ -98,6 +178,21 @@ def test_sizes_and_disk_defaults() -> None:
     ip = one("Microsoft.Network/publicIPAddresses")
     assert ip["sku"]["name"] == "Standard"
     assert ip["properties"]["publicIPAllocationMethod"] == "Static"
+
+
+def decorator(param: str, kind: str) -> Any:
+    (value,) = (d["argument"] for d in doc()["parameters"][param]["decorators"] if d["type"] == kind)
+    return value
+
+
+def test_os_disk_floor_is_the_image_size() -> None:
+    """Azure refuses an OS disk smaller than the image's; the template refuses it first."""
+    stated = re.search(r"The image's OS disk is \*\*(\d+) GB\*\*", (REPO / "docs" / "dsvm-image.md").read_text())
+    assert stated is not None, "docs/dsvm-image.md states no image size"
+    assert decorator("osDiskSizeGB", "min_value") == int(stated[1]) == 150
+    assert decorator("osDiskSizeGB", "max_value") == 4095
+    os_disk = one("Microsoft.Compute/virtualMachines")["properties"]["storageProfile"]["osDisk"]
+    assert os_disk["diskSizeGB"] == "osDiskSizeGB"
 
 
 def test_outputs_give_the_urls_and_no_secret() -> None:

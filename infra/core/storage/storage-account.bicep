@@ -1,5 +1,5 @@
-// The control plane's storage account: Functions host storage (blob, queue), the Flex deployment
-// container, and the app's tables. Entra ID only: shared key access is disabled.
+// The control plane's storage account: Functions host storage (blobs), the Flex deployment container,
+// the app's tables and its work queues. Entra ID only: shared key access is disabled.
 param name string
 param location string = resourceGroup().location
 param tags object = {}
@@ -18,6 +18,9 @@ param containers array = []
 
 @description('Tables to create (full names, prefix included).')
 param tables array = []
+
+@description('Queues to create.')
+param queues array = []
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
@@ -91,6 +94,18 @@ resource tableServices 'Microsoft.Storage/storageAccounts/tableServices@2023-05-
   parent: storage
   name: 'default'
 }
+
+resource queueServices 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource storageQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [
+  for queue in queues: {
+    parent: queueServices
+    name: queue
+  }
+]
 
 resource blobContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
   for container in containers: {
