@@ -114,6 +114,9 @@ IMAGES: dict[ImagePreset, tuple[str, str, str]] = {
     ImagePreset.DSVM_UBUNTU_2204: ("microsoft-dsvm", "ubuntu-2204", "2204-gen2"),
     ImagePreset.UBUNTU_2204: ("Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2"),
 }
+# The image's own OS disk: Azure refuses a smaller osDisk.diskSizeGB (409 OperationNotAllowed). Sources in
+# docs/dsvm-image.md (150 GB for the DSVM image; 30 GB for Canonical's Ubuntu images).
+IMAGE_OS_DISK_GB: dict[ImagePreset, int] = {ImagePreset.DSVM_UBUNTU_2204: 150, ImagePreset.UBUNTU_2204: 30}
 
 
 class DiskType(StrEnum):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.core.models import MAX_HOURS, MAX_USD, CreateVm, DiskType, VmRecord, VmState
+from shared.core.models import IMAGE_OS_DISK_GB, MAX_HOURS, MAX_USD, CreateVm, DiskType, VmRecord, VmState
 from shared.settings import Settings
 
 # Upper bound of every count limit (the hour and money bounds are the models').
@@ -117,6 +117,11 @@ def check_create(request: CreateVm, policy: Policy, location: str) -> list[Field
         errors.append(FieldError("size", f"{request.size!r} is not allowed; choose one of {allowed}"))
     if policy.allowed_regions and location not in policy.allowed_regions:
         errors.append(FieldError("location", f"VMs may not be created in {location} by policy"))
+    floor = IMAGE_OS_DISK_GB[request.image]
+    if request.os_disk_gb < floor:
+        errors.append(
+            FieldError("os_disk_gb", f"at least {floor} GB: the {request.image.value} image's own disk is {floor} GB")
+        )
     if request.os_disk_gb > policy.max_os_disk_gb:
         errors.append(FieldError("os_disk_gb", f"at most {policy.max_os_disk_gb} GB is allowed"))
     if request.os_disk_type not in policy.allowed_disk_types:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -21,6 +22,12 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("size outside the catalogue", {"size": "Standard_NC24s_v3"}, "size"),
     ("unknown size", {"size": "Huge_VM"}, "size"),
     ("disk too small", {"os_disk_gb": 10}, "os_disk_gb"),
+    ("disk smaller than the DSVM image's", {"os_disk_gb": 149}, "os_disk_gb"),
+    ("non-finite idle threshold", {"idle": {"network_in_mb": float("inf")}}, "idle.network_in_mb"),
+    ("NaN budget", {"budget_usd": float("nan")}, "budget_usd"),
+    ("budget beyond any sane bound", {"budget_usd": 1e300}, "budget_usd"),
+    ("idle threshold beyond any sane bound", {"idle": {"network_in_mb": 1e12}}, "idle.network_in_mb"),
+    ("TTL beyond any sane bound", {"ttl_hours": 10**9}, "ttl_hours"),
     ("disk too large for Azure", {"os_disk_gb": 5000}, "os_disk_gb"),
     ("disk over policy", {"os_disk_gb": 2048}, "os_disk_gb"),
     ("unknown disk type", {"os_disk_type": "UltraSSD_LRS"}, "os_disk_type"),
@@ -63,7 +70,8 @@ def test_bad_create_names_the_field_and_leaves_nothing(
 ) -> None:
     request = {**good(vm_name), **change}
     request = {k: v for k, v in request.items() if v is not None}
-    response = api.post("/vms", json=request)
+    # Sent as Python's json writes it: NaN and Infinity included, as a hostile client would.
+    response = api.post("/vms", content=json.dumps(request), headers={"Content-Type": "application/json"})
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     problem = response.json()
@@ -101,3 +109,12 @@ def test_malformed_json_is_refused(api: httpx.Client, sim: httpx.Client, vm_name
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     assert_nothing_left(api, sim, vm_name)
+
+
+def test_the_disk_floor_names_the_images_size(api: httpx.Client, sim: httpx.Client, vm_name: str) -> None:
+    response = api.post("/vms", json={**good(vm_name), "os_disk_gb": 100})
+    assert response.status_code == 422
+    error = next(e for e in response.json()["errors"] if e["field"] == "os_disk_gb")
+    assert "150 GB" in error["message"]
+    plain = {**good(vm_name), "image": "ubuntu-2204", "os_disk_gb": 64}
+    assert api.post("/vms", json=plain).status_code == 202, "a plain Ubuntu image needs only 30 GB"
