@@ -82,6 +82,8 @@ class ArmSimApp:
 
     async def handle(self, req: Request) -> Response:
         if req.path.startswith("/_sim/") or req.path == "/_sim":
+            # What the control API shows is the world as of now, like any ARM read.
+            self.ctx.store.tick(self.ctx.now())
             return await self._dispatch(self.control, req, counted=False)
         request_id = str(uuid.uuid4())
         common = {

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from .bodies import strict_body
 from .context import SimContext
 from .errors import ArmError, invalid_parameter, not_found
 from .http import Request, Response, Router
@@ -152,8 +153,8 @@ class ComputeProvider:
     # Create / update
 
     def put_vm(self, req: Request, p: dict[str, str]) -> Response:
+        body = strict_body(req, VM_TYPE)
         group = self.ctx.require_group(p["sub"], p["rg"])
-        body = req.json_object()
         rid = resource_id(p["sub"], group.name, VM_TYPE, p["name"])
         existing = self.ctx.store.get(rid)
         if existing is not None:
@@ -555,7 +556,8 @@ class ComputeProvider:
         vm.body["etag"] = f'"{etag}"'
 
     def patch_vm(self, req: Request, p: dict[str, str]) -> Response:
-        return self._update(req, self._vm(p), req.json_object())
+        body = strict_body(req, VM_TYPE, patch=True)
+        return self._update(req, self._vm(p), body)
 
     # Power actions
 

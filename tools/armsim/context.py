@@ -15,6 +15,7 @@ from .ipam import PublicIpAllocator
 from .loads import LoadBook
 from .state import Operation, Resource, Store
 from .throttle import Throttle
+from .timing import Timing, timing
 
 GROUP_TYPE = "Microsoft.Resources/resourceGroups"
 
@@ -42,6 +43,9 @@ class SimContext:
     def after(self, seconds: float) -> datetime:
         return self.now() + timedelta(seconds=seconds)
 
+    def timing(self, kind: str) -> Timing:
+        return timing(self.config, kind)
+
     def group(self, subscription: str, resource_group: str) -> Resource | None:
         return self.store.get(group_id(subscription, resource_group))
 
@@ -60,6 +64,7 @@ class SimContext:
             headers["Azure-AsyncOperation"] = async_url
         if location:
             headers["Location"] = location_url
-        if self.config.retry_after_seconds > 0:
-            headers["Retry-After"] = str(self.config.retry_after_seconds)
+        retry_after = op.retry_after or self.config.retry_after_seconds
+        if retry_after > 0 and op.status == "InProgress":
+            headers["Retry-After"] = str(retry_after)
         return headers

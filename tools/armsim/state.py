@@ -47,6 +47,7 @@ class Operation:
     start: datetime
     resource_id: str
     is_delete: bool = False
+    retry_after: int = 0
     status: str = "InProgress"
     end: datetime | None = None
     error: ArmError | None = None
@@ -127,8 +128,9 @@ class Store:
         now: datetime,
         *,
         is_delete: bool = False,
+        retry_after: int = 0,
     ) -> Operation:
-        op = Operation(str(uuid.uuid4()), provider, location, subscription, now, resource_id, is_delete)
+        op = Operation(str(uuid.uuid4()), provider, location, subscription, now, resource_id, is_delete, retry_after)
         self.operations[op.id] = op
         return op
 
