@@ -571,3 +571,41 @@ def test_vnet_subnet_and_resource_group_lifecycle(arm: ArmEnv) -> None:
     groups.begin_delete("rg-extra").result()
     assert not groups.check_existence("rg-extra")
     assert not [r for r in arm.sim.resources() if "/rg-extra/" in r["id"].lower()]
+
+
+# Conditional writes
+
+
+def test_if_none_match_star_creates_once_then_412(arm: ArmEnv) -> None:
+    from azure.core import MatchConditions
+
+    vms = arm.compute.virtual_machines
+    vm = vms.begin_create_or_update(
+        arm.resource_group, "once", vm_body(arm, "once"), match_condition=MatchConditions.IfMissing
+    ).result()
+    assert vm.provisioning_state == "Succeeded"
+    body = vm_body(arm, "once")
+    body["tags"] = {"owner": "mallory"}
+    with pytest.raises(HttpResponseError) as info:
+        vms.begin_create_or_update(arm.resource_group, "once", body, match_condition=MatchConditions.IfMissing).result()
+    assert info.value.status_code == 412
+    assert info.value.error.code == "PreconditionFailed"
+    assert vms.get(arm.resource_group, "once").tags == {"owner": "alice"}  # untouched
+
+
+def test_if_none_match_and_if_match_on_other_puts(arm: ArmEnv) -> None:
+    headers = {"Authorization": "Bearer t", "If-None-Match": "*"}
+    base = f"{arm.url}/subscriptions/{arm.subscription}/resourceGroups/{arm.resource_group}"
+    nsg_url = f"{base}/providers/Microsoft.Network/networkSecurityGroups/nsg-c?api-version=2026-03-01"
+    with httpx.Client(verify=arm.ca) as http:
+        assert http.put(nsg_url, json=nsg_body(arm.location), headers=headers).status_code == 201
+        again = http.put(nsg_url, json=nsg_body(arm.location), headers=headers)
+        assert again.status_code == 412
+        assert again.json()["error"]["code"] == "PreconditionFailed"
+        group_url = f"{base}?api-version=2025-04-01"
+        assert http.put(group_url, json={"location": arm.location}, headers=headers).status_code == 412
+        etag = http.get(nsg_url, headers={"Authorization": "Bearer t"}).json()["etag"]
+        stale = http.put(nsg_url, json=nsg_body(arm.location), headers={"Authorization": "Bearer t", "If-Match": '"x"'})
+        assert stale.status_code == 412
+        fresh = http.put(nsg_url, json=nsg_body(arm.location), headers={"Authorization": "Bearer t", "If-Match": etag})
+        assert fresh.status_code == 200

@@ -19,6 +19,7 @@ from .http import Request, Response, Router
 from .metrics import MetricsProvider
 from .network import NetworkProvider
 from .operations import OperationsProvider
+from .preconditions import check as check_preconditions
 from .resources import ResourcesProvider
 from .state import Resource
 from .throttle import category
@@ -129,6 +130,7 @@ class ArmSimApp:
                 if route.operation not in _UNTHROTTLED:
                     self._throttle(caller, kind)
                 self.ctx.counters[route.operation] += 1
+                check_preconditions(req, self.ctx.store)
             result = route.handler(req, params)
             response = await result if inspect.isawaitable(result) else result
         except ArmError as err:
