@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -15,7 +17,8 @@ from .config import SimConfig
 from .context import SimContext
 from .control import ControlApi
 from .errors import ArmError
-from .http import Request, Response, Router
+from .history import WriteRequest
+from .http import Request, Response, Route, Router
 from .metrics import MetricsProvider
 from .network import NetworkProvider
 from .operations import OperationsProvider
@@ -31,6 +34,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _UNTHROTTLED = {"Metrics_Batch"}
+_VM_PATH = re.compile(
+    r"^(/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/virtualMachines/([^/]+))(/|$)",
+    re.IGNORECASE,
+)
 
 
 class ArmSimApp:
@@ -102,6 +109,7 @@ class ArmSimApp:
     async def _dispatch(self, router: Router, req: Request, *, counted: bool) -> Response:
         kind = category(req.method)
         caller = ""
+        route: Route | None = None
         try:
             if counted:
                 self.ctx.counters["__total__"] += 1
@@ -135,10 +143,32 @@ class ArmSimApp:
             response = await result if inspect.isawaitable(result) else result
         except ArmError as err:
             response = Response.error(err)
+        if counted and route is not None:
+            self._record_vm_write(req, route.operation, response)
         if counted and caller:
             remaining = self.ctx.throttle.peek(caller, kind, self.ctx.config.throttle_scale)
             response.headers.setdefault(f"x-ms-ratelimit-remaining-subscription-{kind}", str(remaining))
         return response
+
+    def _record_vm_write(self, req: Request, operation: str, response: Response) -> None:
+        found = _VM_PATH.match(req.path) if req.method not in ("GET", "HEAD") else None
+        if found is None:
+            return
+        vm = self.ctx.store.get(found.group(1))
+        code = None
+        if response.status >= 400 and response.body:
+            code = json.loads(response.body).get("error", {}).get("code")
+        self.ctx.history.request(
+            WriteRequest(
+                self.ctx.now(),
+                vm.id if vm is not None else found.group(1),
+                vm.name if vm is not None else found.group(2),
+                req.method,
+                operation,
+                response.status,
+                code,
+            )
+        )
 
     def _authenticate(self, req: Request) -> str:
         scheme, _, token = req.headers.get("authorization", "").partition(" ")
@@ -187,7 +217,7 @@ class ArmSimApp:
         doomed = [r for key, r in self.ctx.store.resources.items() if key.startswith(prefix)]
         for resource in doomed:
             if resource.type == VM_TYPE and self.ctx.store.get(resource.id) is not None:
-                self.compute.remove_vm(resource)
+                self.compute.remove_vm(resource, self.ctx.now())
         for resource in doomed:
             self.ctx.store.remove(resource.id)
 

@@ -14,13 +14,14 @@ from typing import Any
 from .bodies import strict_body
 from .context import SimContext
 from .errors import ArmError, invalid_parameter, not_found
+from .history import VmLedger
 from .http import Request, Response, Router
 from .ids import resource_id
 from .network import NIC, PIP, NetworkProvider, _ref, invalid_reference
 from .sizes import VmSize, all_sizes, find_size
 from .state import Operation, Resource
 from .throttle import retry_seconds
-from .vm import DISK_TYPE, TRANSITIONAL, VM_TYPE, Child, VmRuntime, instance_view, runtime, statuses
+from .vm import DISK_TYPE, TRANSITIONAL, VM_TYPE, Child, VmRuntime, instance_view, runtime, set_provisioning, statuses
 
 _DISK_TYPES = {
     "standard_lrs",
@@ -211,6 +212,12 @@ class ComputeProvider:
 
         self._create_disk(vm, storage)
         self._create_network(req, vm, network)
+        os_disk = storage["osDisk"]
+        rt.ledger = self.ctx.history.open(
+            VmLedger(rid, name, group.name, location, os_disk["managedDisk"]["storageAccountType"],
+                     os_disk["diskSizeGB"], now, dict(vm.body.get("tags") or {}))
+        )  # fmt: skip
+        rt.ledger.record(now, provisioning="Creating", size=size.name)
         self.ctx.store.put(vm)
         op = self.ctx.store.new_operation("Microsoft.Compute", _short(location), subscription, rid, now)
         self._provision(vm, op, self.ctx.config.provision_seconds)
@@ -474,15 +481,14 @@ class ComputeProvider:
         mode = self.ctx.config.unavailable_mode(rt.size.name)
 
         def done(when: datetime) -> ArmError | None:
-            rt.provisioning_time = when
             if mode == "AllocationFailed":
                 rt.error = {"code": "AllocationFailed", "message": ALLOCATION_FAILED}
-                vm.properties["provisioningState"] = "Failed"
+                set_provisioning(vm, "Failed", when)
                 if rt.power is not None:
                     rt.set_power("deallocated", when)
                 return ArmError(409, "AllocationFailed", ALLOCATION_FAILED)
             rt.error = None
-            vm.properties["provisioningState"] = "Succeeded"
+            set_provisioning(vm, "Succeeded", when)
             rt.set_power(start_power, when)
             return None
 
@@ -527,6 +533,7 @@ class ComputeProvider:
             new_size = self._check_size(props)
         if (state == "Failed" or new_size != rt.size) and (rt.allocated or state == "Failed"):
             self._check_allocation(vm.subscription, vm.location, vm.id, new_size)
+        now = self.ctx.now()
         self._merge(vm, body)
         if new_size != rt.size:
             rt.size = new_size
@@ -534,24 +541,26 @@ class ComputeProvider:
                 **vm.properties["hardwareProfile"],
                 "vmSize": props["hardwareProfile"]["vmSize"],
             }
-        op = self.ctx.store.new_operation(
-            "Microsoft.Compute", _short(vm.location), vm.subscription, vm.id, self.ctx.now()
-        )
+            if rt.ledger is not None:
+                rt.ledger.record(now, size=new_size.name)
+        op = self.ctx.store.new_operation("Microsoft.Compute", _short(vm.location), vm.subscription, vm.id, now)
         if state == "Failed":
-            vm.properties["provisioningState"] = "Creating" if rt.power is None else "Updating"
+            set_provisioning(vm, "Creating" if rt.power is None else "Updating", now)
             self._provision(vm, op, self.ctx.config.provision_seconds)
         else:
-            vm.properties["provisioningState"] = "Updating"
+            set_provisioning(vm, "Updating", now)
             self._begin(vm, op, 0, lambda when: self._succeeded(vm, when), "updating")
         return Response.json(200, self.render_vm(vm), self.ctx.op_headers(req, op, location=False))
 
     def _succeeded(self, vm: Resource, when: datetime) -> None:
-        vm.properties["provisioningState"] = "Succeeded"
-        runtime(vm).provisioning_time = when
+        set_provisioning(vm, "Succeeded", when)
 
     def _merge(self, vm: Resource, body: dict[str, Any]) -> None:
+        ledger = runtime(vm).ledger
         if "tags" in body:
             vm.body["tags"] = dict(body["tags"] or {})
+            if ledger is not None:
+                ledger.tags = dict(vm.body["tags"])
         etag = int(str(vm.body.get("etag", '"1"')).strip('"') or 1) + 1
         vm.body["etag"] = f'"{etag}"'
 
@@ -598,18 +607,16 @@ class ComputeProvider:
             and rt.power == "deallocated"
             and self.ctx.config.unavailable_mode(rt.size.name) == "AllocationFailed"
         )
-        vm.properties["provisioningState"] = "Updating"
-        rt.provisioning_time = now
+        set_provisioning(vm, "Updating", now)
         rt.set_power(transitional, now)
 
         def done(when: datetime) -> ArmError | None:
-            rt.provisioning_time = when
             if fails:
                 rt.error = {"code": "AllocationFailed", "message": ALLOCATION_FAILED}
-                vm.properties["provisioningState"] = "Failed"
+                set_provisioning(vm, "Failed", when)
                 rt.set_power("deallocated", when)
                 return ArmError(409, "AllocationFailed", ALLOCATION_FAILED)
-            vm.properties["provisioningState"] = "Succeeded"
+            set_provisioning(vm, "Succeeded", when)
             rt.error = None
             rt.set_power(final, when)
             return None
@@ -687,19 +694,20 @@ class ComputeProvider:
             "Microsoft.Compute", _short(vm.location), vm.subscription, vm.id, now, is_delete=True
         )
         rt.delete_op = op.id
-        vm.properties["provisioningState"] = "Deleting"
-        rt.provisioning_time = now
+        set_provisioning(vm, "Deleting", now)
 
         def done(when: datetime) -> ArmError | None:
-            self.remove_vm(vm)
+            self.remove_vm(vm, when)
             return None
 
         self._begin(vm, op, self.ctx.config.transition_seconds, done, "marked for deletion")
         return Response(202, headers={**self.ctx.op_headers(req, op, async_op=False), **limit_headers})
 
-    def remove_vm(self, vm: Resource) -> None:
+    def remove_vm(self, vm: Resource, when: datetime) -> None:
         """Drop the VM and apply each child's deleteOption."""
         rt = runtime(vm)
+        if rt.ledger is not None:
+            rt.ledger.deleted = when
         self.ctx.store.remove(vm.id)
         self.ctx.loads.forget(vm.key)
         for child in rt.nics:

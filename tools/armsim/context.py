@@ -9,6 +9,7 @@ from .clock import SimClock
 from .config import SimConfig
 from .errors import group_not_found
 from .faults import FaultBook
+from .history import HistoryBook
 from .http import Request
 from .ids import group_id, operation_urls
 from .ipam import PublicIpAllocator
@@ -36,6 +37,7 @@ class SimContext:
         self.loads = LoadBook()
         self.faults = FaultBook()
         self.throttle = Throttle()
+        self.history = HistoryBook()
 
     def now(self) -> datetime:
         return self.clock.now()

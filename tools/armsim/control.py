@@ -14,7 +14,7 @@ from .ids import resource_id
 from .network import NIC, SUBNET, VNET, NetworkProvider
 from .resources import ResourcesProvider
 from .state import Resource
-from .vm import VM_TYPE, runtime
+from .vm import VM_TYPE, runtime, set_provisioning
 
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 _POWER_STATES = {"running", "stopped", "deallocated"}
@@ -46,6 +46,7 @@ class ControlApi:
         router.add("DELETE", "/_sim/counters", "Sim_Counters", self.clear_counters)
         router.add("POST", "/_sim/seed", "Sim_Seed", self.seed)
         router.add("POST", "/_sim/bulk_vms", "Sim_BulkVms", self.bulk_vms)
+        router.add("GET", "/_sim/history", "Sim_History", self.history)
 
     def reset(self, req: Request, p: dict[str, str]) -> Response:
         self.ctx.reset()
@@ -141,6 +142,9 @@ class ControlApi:
         self.ctx.api_versions.clear()
         return Response(204)
 
+    def history(self, req: Request, p: dict[str, str]) -> Response:
+        return Response.json(200, self.ctx.history.view(req.param("name")))
+
     def seed(self, req: Request, p: dict[str, str]) -> Response:
         body = req.json_object()
         sub = str(body.get("subscription") or DEFAULT_SUBSCRIPTION)
@@ -194,9 +198,12 @@ class ControlApi:
             rt.busy = None
             rt.busy_reason = ""
             rt.created = since
-            rt.provisioning_time = since
             vm.properties["timeCreated"] = since.isoformat()
-            vm.properties["provisioningState"] = "Succeeded"
+            if rt.ledger is not None:
+                rt.ledger.created = since
+                rt.ledger.transitions.clear()
+                rt.ledger.record(since, size=rt.size.name)
+            set_provisioning(vm, "Succeeded", since)
             rt.set_power("running", since)
             if power != "running":
                 rt.set_power(power, since + timedelta(microseconds=1))

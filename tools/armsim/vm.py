@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from .clock import iso
+from .history import VmLedger
 from .sizes import VmSize
 from .state import Resource
 
@@ -49,12 +50,15 @@ class VmRuntime:
     user_data: str | None = None
     # (time, running) at each change; metrics only report minutes when the guest was running.
     history: list[tuple[datetime, bool]] = field(default_factory=list)
+    ledger: VmLedger | None = None
 
     def set_power(self, state: str, when: datetime) -> None:
         self.power = state
         running = state in ("running",)
         if not self.history or self.history[-1][1] != running:
             self.history.append((when, running))
+        if self.ledger is not None:
+            self.ledger.record(when, power=state)
 
     def running_at(self, when: datetime) -> bool:
         pos = bisect.bisect_right(self.history, (when, True)) - 1
@@ -69,6 +73,14 @@ class VmRuntime:
 def runtime(vm: Resource) -> VmRuntime:
     rt: VmRuntime = vm.meta["vm"]
     return rt
+
+
+def set_provisioning(vm: Resource, state: str, when: datetime) -> None:
+    vm.properties["provisioningState"] = state
+    rt = runtime(vm)
+    rt.provisioning_time = when
+    if rt.ledger is not None:
+        rt.ledger.record(when, provisioning=state)
 
 
 def provisioning_status(vm: Resource) -> dict[str, Any]:
