@@ -26,6 +26,7 @@ from .preconditions import check as check_preconditions
 from .resources import ResourcesProvider
 from .state import Resource
 from .throttle import category
+from .timing import kind_of
 from .vm import VM_TYPE
 
 Scope = MutableMapping[str, Any]
@@ -139,6 +140,7 @@ class ArmSimApp:
                     self._throttle(caller, kind)
                 self.ctx.counters[route.operation] += 1
                 check_preconditions(req, self.ctx.store)
+                await self._latency(req, route.operation)
             result = route.handler(req, params)
             response = await result if inspect.isawaitable(result) else result
         except ArmError as err:
@@ -149,6 +151,15 @@ class ArmSimApp:
             remaining = self.ctx.throttle.peek(caller, kind, self.ctx.config.throttle_scale)
             response.headers.setdefault(f"x-ms-ratelimit-remaining-subscription-{kind}", str(remaining))
         return response
+
+    async def _latency(self, req: Request, operation: str) -> None:
+        """The profile's time before ARM answers; on the simulator clock, so `speed` shortens it."""
+        exists = req.method == "PUT" and self.ctx.store.get(req.path.rstrip("/")) is not None
+        seconds = self.ctx.timing(kind_of(operation, req.method, exists)).latency
+        if seconds > 0:
+            speed = self.ctx.clock.speed
+            await asyncio.sleep(seconds / speed if speed > 0 else seconds)
+            self.ctx.store.tick(self.ctx.now())
 
     def _record_vm_write(self, req: Request, operation: str, response: Response) -> None:
         found = _VM_PATH.match(req.path) if req.method not in ("GET", "HEAD") else None

@@ -21,6 +21,7 @@ from .network import NIC, PIP, NetworkProvider, _ref, invalid_reference
 from .sizes import VmSize, all_sizes, find_size
 from .state import Operation, Resource
 from .throttle import retry_seconds
+from .timing import Timing
 from .vm import DISK_TYPE, TRANSITIONAL, VM_TYPE, Child, VmRuntime, instance_view, runtime, set_provisioning, statuses
 
 _DISK_TYPES = {
@@ -34,6 +35,12 @@ _DISK_TYPES = {
 }
 _SSH_KEY = re.compile(r"^(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$")
 
+_ACTION_KINDS = {
+    "start": "vm_start",
+    "deallocate": "vm_deallocate",
+    "powerOff": "vm_power_off",
+    "restart": "vm_restart",
+}
 PREEMPTED = ("OperationPreempted", "Operation execution has been preempted by a more recent operation.")
 ALLOCATION_FAILED = (
     "Allocation failed. We do not have sufficient capacity for the requested VM size in this region. "
@@ -219,8 +226,8 @@ class ComputeProvider:
         )  # fmt: skip
         rt.ledger.record(now, provisioning="Creating", size=size.name)
         self.ctx.store.put(vm)
-        op = self.ctx.store.new_operation("Microsoft.Compute", _short(location), subscription, rid, now)
-        self._provision(vm, op, self.ctx.config.provision_seconds)
+        op, timing = self._operation(vm, "vm_create")
+        self._provision(vm, op, timing.seconds)
         return vm, op
 
     def _check_size(self, props: dict[str, Any]) -> VmSize:
@@ -475,6 +482,19 @@ class ComputeProvider:
         if configs:
             profile["networkInterfaces"] = refs
 
+    def _operation(self, resource: Resource, kind: str, *, is_delete: bool = False) -> tuple[Operation, Timing]:
+        timing = self.ctx.timing(kind)
+        op = self.ctx.store.new_operation(
+            "Microsoft.Compute",
+            _short(resource.location),
+            resource.subscription,
+            resource.id,
+            self.ctx.now(),
+            is_delete=is_delete,
+            retry_after=timing.retry_after,
+        )
+        return op, timing
+
     def _provision(self, vm: Resource, op: Operation, seconds: float, start_power: str = "running") -> None:
         """Finish (or fail) allocation after `seconds` of simulator time."""
         rt = runtime(vm)
@@ -543,13 +563,14 @@ class ComputeProvider:
             }
             if rt.ledger is not None:
                 rt.ledger.record(now, size=new_size.name)
-        op = self.ctx.store.new_operation("Microsoft.Compute", _short(vm.location), vm.subscription, vm.id, now)
         if state == "Failed":
+            op, timing = self._operation(vm, "vm_create")
             set_provisioning(vm, "Creating" if rt.power is None else "Updating", now)
-            self._provision(vm, op, self.ctx.config.provision_seconds)
+            self._provision(vm, op, timing.seconds)
         else:
+            op, timing = self._operation(vm, "vm_update")
             set_provisioning(vm, "Updating", now)
-            self._begin(vm, op, 0, lambda when: self._succeeded(vm, when), "updating")
+            self._begin(vm, op, timing.seconds, lambda when: self._succeeded(vm, when), "updating")
         return Response.json(200, self.render_vm(vm), self.ctx.op_headers(req, op, location=False))
 
     def _succeeded(self, vm: Resource, when: datetime) -> None:
@@ -600,7 +621,7 @@ class ComputeProvider:
             return Response(200, headers=limit_headers)
         transitional, final, reason = plan
         now = self.ctx.now()
-        op = self.ctx.store.new_operation("Microsoft.Compute", _short(vm.location), vm.subscription, vm.id, now)
+        op, timing = self._operation(vm, _ACTION_KINDS[action])
         # Starting a deallocated VM needs a new allocation, which can fail like a create.
         fails = (
             action == "start"
@@ -621,7 +642,7 @@ class ComputeProvider:
             rt.set_power(final, when)
             return None
 
-        self._begin(vm, op, self.ctx.config.transition_seconds, done, reason)
+        self._begin(vm, op, timing.seconds, done, reason)
         return Response(202, headers={**self.ctx.op_headers(req, op), **limit_headers})
 
     def _plan(self, vm: Resource, rt: VmRuntime, action: str) -> tuple[str, str, str] | None:
@@ -690,9 +711,7 @@ class ComputeProvider:
         if rt.busy:
             self.ctx.store.operations[rt.busy].finish(now, ArmError(409, *PREEMPTED))
         rt.epoch += 1
-        op = self.ctx.store.new_operation(
-            "Microsoft.Compute", _short(vm.location), vm.subscription, vm.id, now, is_delete=True
-        )
+        op, timing = self._operation(vm, "vm_delete", is_delete=True)
         rt.delete_op = op.id
         set_provisioning(vm, "Deleting", now)
 
@@ -700,7 +719,7 @@ class ComputeProvider:
             self.remove_vm(vm, when)
             return None
 
-        self._begin(vm, op, self.ctx.config.transition_seconds, done, "marked for deletion")
+        self._begin(vm, op, timing.seconds, done, "marked for deletion")
         return Response(202, headers={**self.ctx.op_headers(req, op, async_op=False), **limit_headers})
 
     def remove_vm(self, vm: Resource, when: datetime) -> None:
