@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         default="instant",
         help="operation timing: instant, or Azure's (docs/azure-timing.md)",
     )
+    parser.add_argument(
+        "--state-file", help="keep the simulated world in this JSON file: loaded at start, saved on change and at exit"
+    )
     args = parser.parse_args(argv)
     certs = ensure_certs(args.cert_dir)
     config = SimConfig(
@@ -50,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     server = _Server(
         uvicorn.Config(
-            create_app(config),
+            create_app(config, args.state_file),
             host=args.host,
             port=args.port,
             ssl_certfile=str(certs.cert),

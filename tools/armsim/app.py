@@ -10,6 +10,7 @@ import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from .compute import ComputeProvider
@@ -22,6 +23,7 @@ from .http import Request, Response, Route, Router
 from .metrics import MetricsProvider
 from .network import NetworkProvider
 from .operations import OperationsProvider
+from .persistence import StateFile
 from .preconditions import check as check_preconditions
 from .resources import ResourcesProvider
 from .state import Resource
@@ -42,7 +44,7 @@ _VM_PATH = re.compile(
 
 
 class ArmSimApp:
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(self, config: SimConfig, state_file: str | Path | None = None) -> None:
         self.ctx = SimContext(config)
         self.network = NetworkProvider(self.ctx)
         self.compute = ComputeProvider(self.ctx, self.network)
@@ -55,14 +57,21 @@ class ArmSimApp:
         MetricsProvider(self.ctx).register(self.arm)
         self.control = Router()
         ControlApi(self.ctx, self.compute, self.network, self.groups).register(self.control)
+        self.state = StateFile(state_file, self.ctx) if state_file else None
+        if self.state is not None:
+            self.state.load()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    if self.state is not None:
+                        self.state.start()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
+                    if self.state is not None:
+                        await self.state.stop()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
@@ -90,6 +99,8 @@ class ArmSimApp:
         await send({"type": "http.response.body", "body": payload})
 
     async def handle(self, req: Request) -> Response:
+        if req.method not in ("GET", "HEAD"):
+            self.ctx.writes += 1
         if req.path.startswith("/_sim/") or req.path == "/_sim":
             # What the control API shows is the world as of now, like any ARM read.
             self.ctx.store.tick(self.ctx.now())
@@ -233,5 +244,5 @@ class ArmSimApp:
             self.ctx.store.remove(resource.id)
 
 
-def create_app(config: SimConfig | None = None) -> ArmSimApp:
-    return ArmSimApp(config or SimConfig())
+def create_app(config: SimConfig | None = None, state_file: str | Path | None = None) -> ArmSimApp:
+    return ArmSimApp(config or SimConfig(), state_file)

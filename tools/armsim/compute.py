@@ -19,7 +19,7 @@ from .http import Request, Response, Router
 from .ids import resource_id
 from .network import NIC, PIP, NetworkProvider, _ref, invalid_reference
 from .sizes import VmSize, all_sizes, find_size
-from .state import Operation, Resource
+from .state import Operation, Pending, Resource
 from .throttle import retry_seconds
 from .timing import Timing
 from .vm import DISK_TYPE, TRANSITIONAL, VM_TYPE, Child, VmRuntime, instance_view, runtime, set_provisioning, statuses
@@ -52,6 +52,7 @@ class ComputeProvider:
     def __init__(self, ctx: SimContext, network: NetworkProvider) -> None:
         self.ctx = ctx
         self.network = network
+        ctx.handlers["compute"] = self._finish
 
     def register(self, router: Router) -> None:
         vms = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines"
@@ -495,46 +496,47 @@ class ComputeProvider:
         )
         return op, timing
 
-    def _provision(self, vm: Resource, op: Operation, seconds: float, start_power: str = "running") -> None:
+    def _provision(self, vm: Resource, op: Operation, seconds: float) -> None:
         """Finish (or fail) allocation after `seconds` of simulator time."""
-        rt = runtime(vm)
-        mode = self.ctx.config.unavailable_mode(rt.size.name)
+        fails = self.ctx.config.unavailable_mode(runtime(vm).size.name) == "AllocationFailed"
+        self._begin(vm, op, seconds, "being created", step="provision", fails=fails, final="running")
 
-        def done(when: datetime) -> ArmError | None:
-            if mode == "AllocationFailed":
-                rt.error = {"code": "AllocationFailed", "message": ALLOCATION_FAILED}
-                set_provisioning(vm, "Failed", when)
-                if rt.power is not None:
-                    rt.set_power("deallocated", when)
-                return ArmError(409, "AllocationFailed", ALLOCATION_FAILED)
-            rt.error = None
-            set_provisioning(vm, "Succeeded", when)
-            rt.set_power(start_power, when)
-            return None
-
-        self._begin(vm, op, seconds, done, "being created")
-
-    def _begin(
-        self,
-        vm: Resource,
-        op: Operation,
-        seconds: float,
-        done: Callable[[datetime], ArmError | None],
-        reason: str,
-    ) -> None:
+    def _begin(self, vm: Resource, op: Operation, seconds: float, reason: str, **args: Any) -> None:
+        """The VM is busy with `op` until `seconds` have passed; then `_finish` applies `args["step"]`."""
         rt = runtime(vm)
         rt.busy = op.id
         rt.busy_reason = reason
-        epoch = rt.epoch
+        due = self.ctx.now() + timedelta(seconds=max(0.0, seconds))
+        self.ctx.store.schedule(due, Pending("compute", vm.key, op.id, rt.epoch, args))
 
-        def event(when: datetime) -> None:
-            if rt.epoch != epoch:
-                return
-            rt.busy = None
-            rt.busy_reason = ""
-            op.finish(when, done(when))
-
-        self.ctx.store.schedule(self.ctx.now() + timedelta(seconds=max(0.0, seconds)), event)
+    def _finish(self, pending: Pending, when: datetime) -> None:
+        op = self.ctx.store.operations[pending.operation]
+        vm = self.ctx.store.resources.get(pending.key)
+        if vm is None:
+            op.finish(when)
+            return
+        rt = runtime(vm)
+        if rt.epoch != pending.epoch:
+            return
+        rt.busy = None
+        rt.busy_reason = ""
+        step = pending.args["step"]
+        error: ArmError | None = None
+        if step == "delete":
+            self.remove_vm(vm, when)
+        elif step == "update":
+            set_provisioning(vm, "Succeeded", when)
+        elif pending.args["fails"]:
+            rt.error = {"code": "AllocationFailed", "message": ALLOCATION_FAILED}
+            set_provisioning(vm, "Failed", when)
+            if rt.power is not None:
+                rt.set_power("deallocated", when)
+            error = ArmError(409, "AllocationFailed", ALLOCATION_FAILED)
+        else:
+            rt.error = None
+            set_provisioning(vm, "Succeeded", when)
+            rt.set_power(pending.args["final"], when)
+        op.finish(when, error)
 
     def _update(self, req: Request, vm: Resource, body: dict[str, Any]) -> Response:
         rt = runtime(vm)
@@ -570,11 +572,8 @@ class ComputeProvider:
         else:
             op, timing = self._operation(vm, "vm_update")
             set_provisioning(vm, "Updating", now)
-            self._begin(vm, op, timing.seconds, lambda when: self._succeeded(vm, when), "updating")
+            self._begin(vm, op, timing.seconds, "updating", step="update")
         return Response.json(200, self.render_vm(vm), self.ctx.op_headers(req, op, location=False))
-
-    def _succeeded(self, vm: Resource, when: datetime) -> None:
-        set_provisioning(vm, "Succeeded", when)
 
     def _merge(self, vm: Resource, body: dict[str, Any]) -> None:
         ledger = runtime(vm).ledger
@@ -630,19 +629,7 @@ class ComputeProvider:
         )
         set_provisioning(vm, "Updating", now)
         rt.set_power(transitional, now)
-
-        def done(when: datetime) -> ArmError | None:
-            if fails:
-                rt.error = {"code": "AllocationFailed", "message": ALLOCATION_FAILED}
-                set_provisioning(vm, "Failed", when)
-                rt.set_power("deallocated", when)
-                return ArmError(409, "AllocationFailed", ALLOCATION_FAILED)
-            set_provisioning(vm, "Succeeded", when)
-            rt.error = None
-            rt.set_power(final, when)
-            return None
-
-        self._begin(vm, op, timing.seconds, done, reason)
+        self._begin(vm, op, timing.seconds, reason, step="action", fails=fails, final=final)
         return Response(202, headers={**self.ctx.op_headers(req, op), **limit_headers})
 
     def _plan(self, vm: Resource, rt: VmRuntime, action: str) -> tuple[str, str, str] | None:
@@ -714,12 +701,7 @@ class ComputeProvider:
         op, timing = self._operation(vm, "vm_delete", is_delete=True)
         rt.delete_op = op.id
         set_provisioning(vm, "Deleting", now)
-
-        def done(when: datetime) -> ArmError | None:
-            self.remove_vm(vm, when)
-            return None
-
-        self._begin(vm, op, timing.seconds, done, "marked for deletion")
+        self._begin(vm, op, timing.seconds, "marked for deletion", step="delete")
         return Response(202, headers={**self.ctx.op_headers(req, op, async_op=False), **limit_headers})
 
     def remove_vm(self, vm: Resource, when: datetime) -> None:

@@ -14,7 +14,7 @@ from .http import Request
 from .ids import group_id, operation_urls
 from .ipam import PublicIpAllocator
 from .loads import LoadBook
-from .state import Operation, Resource, Store
+from .state import Handler, Operation, Resource, Store
 from .throttle import Throttle
 from .timing import Timing, timing
 
@@ -25,12 +25,15 @@ class SimContext:
     def __init__(self, config: SimConfig) -> None:
         self.startup_config = config.copy()
         self.clock = SimClock()
+        # Providers register what applies each kind of pending change (see state.Pending).
+        self.handlers: dict[str, Handler] = {}
+        self.writes = 0  # requests that may have changed the world (anything but GET/HEAD)
         self.reset()
 
     def reset(self) -> None:
         self.config = self.startup_config.copy()
         self.clock.reset()
-        self.store = Store()
+        self.store = Store(self.handlers)
         self.public_ips = PublicIpAllocator()
         self.counters: Counter[str] = Counter()
         self.api_versions: Counter[str] = Counter()

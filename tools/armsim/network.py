@@ -24,7 +24,7 @@ from .errors import ArmError, not_found
 from .http import Request, Response, Router
 from .ids import parse_id, resource_id
 from .ipam import SubnetAddresses
-from .state import Operation, Resource
+from .state import Operation, Pending, Resource
 
 NSG = "Microsoft.Network/networkSecurityGroups"
 PIP = "Microsoft.Network/publicIPAddresses"
@@ -82,6 +82,7 @@ class Kind:
 class NetworkProvider:
     def __init__(self, ctx: SimContext) -> None:
         self.ctx = ctx
+        ctx.handlers["network"] = self._finish
         self.kinds = {
             NSG: Kind(NSG, "NetworkSecurityGroups", self._build_nsg, self._render_nsg, self._nsg_in_use, _noop),
             PIP: Kind(PIP, "PublicIPAddresses", self._build_pip, self._render_pip, self._pip_in_use, _noop),
@@ -139,7 +140,7 @@ class NetworkProvider:
             if existing is not None and existing.properties.get("provisioningState") == "Deleting":
                 raise self._in_progress(req, existing)
             resource = self.upsert(kind.type, rid, body, req, existing)
-            op = self._begin(resource, "network_put", "Updating", self._put_done)
+            op = self._begin(resource, "network_put", "Updating")
             headers = self.ctx.op_headers(req, op, location=False)
             return Response.json(200 if existing else 201, kind.render(resource), headers)
 
@@ -216,20 +217,12 @@ class NetworkProvider:
             if resource.properties.get("provisioningState") == "Deleting" and pending is not None:
                 return Response(202, headers=self.ctx.op_headers(req, pending))
             kind.before_delete(resource)
-            op = self._begin(resource, "network_delete", "Deleting", self._delete_done, is_delete=True)
+            op = self._begin(resource, "network_delete", "Deleting", is_delete=True)
             return Response(202, headers=self.ctx.op_headers(req, op))
 
         return handler
 
-    def _begin(
-        self,
-        resource: Resource,
-        kind: str,
-        state: str,
-        done: Callable[[Resource], None],
-        *,
-        is_delete: bool = False,
-    ) -> Operation:
+    def _begin(self, resource: Resource, kind: str, state: str, *, is_delete: bool = False) -> Operation:
         """Report `state` until the operation's time is up, as the network RP does (PUT answers Updating)."""
         timing = self.ctx.timing(kind)
         now = self.ctx.now()
@@ -244,16 +237,20 @@ class NetworkProvider:
         )
         resource.properties["provisioningState"] = state
         resource.meta["operation"] = op.id
-
-        def finish(when: datetime) -> None:
-            current = self.store.get(resource.id)
-            if current is not None and current.meta.get("operation") == op.id:
-                current.meta["operation"] = None
-                done(current)
-            op.finish(when)
-
-        self.ctx.store.schedule(now + timedelta(seconds=timing.seconds), finish)
+        due = now + timedelta(seconds=timing.seconds)
+        self.ctx.store.schedule(due, Pending("network", resource.key, op.id, args={"delete": is_delete}))
         return op
+
+    def _finish(self, pending: Pending, when: datetime) -> None:
+        current = self.store.resources.get(pending.key)
+        if current is not None and current.meta.get("operation") == pending.operation:
+            current.meta["operation"] = None
+            if pending.args["delete"]:
+                self.store.remove(current.id)
+                self.kinds[current.type].after_delete(current)
+            else:
+                current.properties["provisioningState"] = "Succeeded"
+        self.ctx.store.operations[pending.operation].finish(when)
 
     def _in_progress(self, req: Request, resource: Resource) -> ArmError:
         # NRP answers 429 while an operation on the resource runs (https://github.com/Azure/bicep/issues/5132,
@@ -267,14 +264,6 @@ class NetworkProvider:
             f"use uri: {url}.",
             headers={"Retry-After": str(max(op.retry_after, 1))},
         )
-
-    def _put_done(self, resource: Resource) -> None:
-        resource.properties["provisioningState"] = "Succeeded"
-
-    def _delete_done(self, resource: Resource) -> None:
-        kind = self.kinds[resource.type]
-        self.store.remove(resource.id)
-        kind.after_delete(resource)
 
     def delete(self, resource: Resource) -> None:
         kind = self.kinds[resource.type]
