@@ -609,3 +609,45 @@ def test_if_none_match_and_if_match_on_other_puts(arm: ArmEnv) -> None:
         assert stale.status_code == 412
         fresh = http.put(nsg_url, json=nsg_body(arm.location), headers={"Authorization": "Bearer t", "If-Match": etag})
         assert fresh.status_code == 200
+
+
+# Custom data
+
+
+def test_custom_data_is_kept_never_returned_and_readable_through_sim(arm: ArmEnv) -> None:
+    import base64
+
+    script = "#cloud-config\nruncmd:\n  - echo hello\n"
+    body = vm_body(arm, "cinit")
+    body["properties"]["osProfile"]["customData"] = base64.b64encode(script.encode()).decode()
+    arm.compute.virtual_machines.begin_create_or_update(arm.resource_group, "cinit", body).result()
+    for vm in (
+        arm.compute.virtual_machines.get(arm.resource_group, "cinit", expand="instanceView"),
+        arm.compute.virtual_machines.get(arm.resource_group, "cinit", expand="userData"),
+        next(iter(arm.compute.virtual_machines.list(arm.resource_group))),
+    ):
+        assert "customData" not in vm.as_dict()["properties"]["osProfile"]
+    seen = arm.sim.http.get("/_sim/vms/cinit/custom-data").json()
+    assert seen["raw"] == body["properties"]["osProfile"]["customData"]
+    assert seen["decoded"] == script
+
+
+@pytest.mark.parametrize("custom_data", ["not base64!", "A" * 87384])
+def test_custom_data_over_the_limit_or_not_base64_is_invalid_parameter(arm: ArmEnv, custom_data: str) -> None:
+    body = vm_body(arm, "cbad")
+    body["properties"]["osProfile"]["customData"] = custom_data
+    with pytest.raises(HttpResponseError) as info:
+        arm.compute.virtual_machines.begin_create_or_update(arm.resource_group, "cbad", body).result()
+    assert info.value.status_code == 400
+    assert info.value.error.code == "InvalidParameter"
+    assert info.value.error.target == "customData"
+    assert "maximum length of 87380 characters" in info.value.error.message
+
+
+def test_custom_data_at_the_limit_is_accepted(arm: ArmEnv) -> None:
+    import base64
+
+    body = vm_body(arm, "cmax")
+    body["properties"]["osProfile"]["customData"] = base64.b64encode(b"x" * 65535).decode()
+    assert len(body["properties"]["osProfile"]["customData"]) == 87380
+    arm.compute.virtual_machines.begin_create_or_update(arm.resource_group, "cmax", body).result()

@@ -204,6 +204,7 @@ class ComputeProvider:
                 vm.body[key] = copy.deepcopy(body[key])
         vm.body["etag"] = '"1"'
         rt.user_data = props.get("userData")
+        rt.custom_data = (props.get("osProfile") or {}).get("customData")
         out_props: dict[str, Any] = {"vmId": str(uuid.uuid4())}
         out_props["hardwareProfile"] = {**props["hardwareProfile"]}
         out_props["storageProfile"] = storage
@@ -260,6 +261,8 @@ class ComputeProvider:
             raise invalid_parameter("Required parameter 'adminPassword' is missing (null).", "adminPassword")
         if password is not None:
             _check_password(str(password))
+        if profile.get("customData") is not None:
+            _check_custom_data(profile["customData"])
         for key in keys:
             if not _SSH_KEY.match(str(key.get("keyData", "")).strip()):
                 raise invalid_parameter(
@@ -787,6 +790,27 @@ def _marked_for_deletion(action: str, name: str) -> ArmError:
         f"Operation '{action}' is not allowed on VM '{name}' since the VM is marked for deletion. You can only "
         "retry the Delete operation (or start a new one).",
     )
+
+
+# The swagger: "The base-64 encoded string is decoded to a binary array ... The maximum length of the binary
+# array is 65535 bytes", i.e. 87380 base64 characters; the wording is Compute's (github.com/Azure/aks-engine
+# docs quote it).
+CUSTOM_DATA_MAX_CHARS = 87380
+
+
+def _check_custom_data(value: Any) -> None:
+    valid = isinstance(value, str) and len(value) <= CUSTOM_DATA_MAX_CHARS
+    if valid:
+        try:
+            base64.b64decode(value, validate=True)
+        except ValueError:
+            valid = False
+    if not valid:
+        raise invalid_parameter(
+            f"Custom data in OSProfile must be in Base64 encoding and with a maximum length of "
+            f"{CUSTOM_DATA_MAX_CHARS} characters.",
+            "customData",
+        )
 
 
 def _check_password(password: str) -> None:

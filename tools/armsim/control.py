@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import Any
 
@@ -47,6 +48,7 @@ class ControlApi:
         router.add("POST", "/_sim/seed", "Sim_Seed", self.seed)
         router.add("POST", "/_sim/bulk_vms", "Sim_BulkVms", self.bulk_vms)
         router.add("GET", "/_sim/history", "Sim_History", self.history)
+        router.add("GET", "/_sim/vms/{name}/custom-data", "Sim_CustomData", self.custom_data)
 
     def reset(self, req: Request, p: dict[str, str]) -> Response:
         self.ctx.reset()
@@ -141,6 +143,17 @@ class ControlApi:
         self.ctx.counters.clear()
         self.ctx.api_versions.clear()
         return Response(204)
+
+    def custom_data(self, req: Request, p: dict[str, str]) -> Response:
+        vm = self._vm_by_name(p["name"])
+        raw = runtime(vm).custom_data
+        decoded = None
+        if raw is not None:
+            try:
+                decoded = base64.b64decode(raw).decode("utf-8")
+            except UnicodeDecodeError:
+                decoded = None  # binary (e.g. gzip); `raw` has it all
+        return Response.json(200, {"id": vm.id, "raw": raw, "decoded": decoded})
 
     def history(self, req: Request, p: dict[str, str]) -> Response:
         return Response.json(200, self.ctx.history.view(req.param("name")))

@@ -48,6 +48,8 @@ class VmRuntime:
     pips: list[Child] = field(default_factory=list)
     os_disk: Child | None = None
     user_data: str | None = None
+    # osProfile.customData as sent; Azure never returns it (GET /_sim/vms/{name}/custom-data shows it).
+    custom_data: str | None = None
     # (time, running) at each change; metrics only report minutes when the guest was running.
     history: list[tuple[datetime, bool]] = field(default_factory=list)
     ledger: VmLedger | None = None
