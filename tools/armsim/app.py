@@ -18,6 +18,7 @@ from .config import SimConfig
 from .context import SimContext
 from .control import ControlApi
 from .errors import ArmError
+from .extensions import ExtensionsProvider
 from .history import WriteRequest
 from .http import Request, Response, Route, Router
 from .metrics import MetricsProvider
@@ -52,6 +53,7 @@ class ArmSimApp:
         self.arm = Router()
         self.groups.register(self.arm)
         self.compute.register(self.arm)
+        ExtensionsProvider(self.ctx).register(self.arm)
         self.network.register(self.arm)
         OperationsProvider(self.ctx).register(self.arm)
         MetricsProvider(self.ctx).register(self.arm)

@@ -14,6 +14,7 @@ from typing import Any
 from .bodies import strict_body
 from .context import SimContext
 from .errors import ArmError, invalid_parameter, not_found
+from .extensions import extension_views, extensions_of, render_extension
 from .history import VmLedger
 from .http import Request, Response, Router
 from .ids import resource_id
@@ -101,9 +102,12 @@ class ComputeProvider:
 
     def render_vm(self, vm: Resource, *, expand_instance_view: bool = False, user_data: bool = False) -> dict[str, Any]:
         out = {k: v for k, v in vm.body.items() if k != "properties"}
+        extensions = extensions_of(self.ctx, vm)
+        if extensions:
+            out["resources"] = [render_extension(ext) for ext in extensions]
         props = dict(vm.properties)
         if expand_instance_view:
-            props["instanceView"] = instance_view(vm, self._disk_name(vm))
+            props["instanceView"] = instance_view(vm, self._disk_name(vm), extension_views(self.ctx, vm))
         if user_data and runtime(vm).user_data is not None:
             props["userData"] = runtime(vm).user_data
         out["properties"] = props
@@ -131,7 +135,7 @@ class ComputeProvider:
 
     def get_instance_view(self, req: Request, p: dict[str, str]) -> Response:
         vm = self._vm(p)
-        return Response.json(200, instance_view(vm, self._disk_name(vm)))
+        return Response.json(200, instance_view(vm, self._disk_name(vm), extension_views(self.ctx, vm)))
 
     def list_vms(self, req: Request, p: dict[str, str]) -> Response:
         group = self.ctx.require_group(p["sub"], p["rg"])
@@ -712,6 +716,8 @@ class ComputeProvider:
         rt = runtime(vm)
         if rt.ledger is not None:
             rt.ledger.deleted = when
+        for ext in extensions_of(self.ctx, vm):
+            self.ctx.store.remove(ext.id)
         self.ctx.store.remove(vm.id)
         self.ctx.loads.forget(vm.key)
         for child in rt.nics:

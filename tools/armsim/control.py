@@ -10,6 +10,7 @@ from .clock import iso, parse_iso
 from .compute import ComputeProvider
 from .context import GROUP_TYPE, SimContext
 from .errors import ArmError
+from .extensions import received
 from .http import Request, Response, Router
 from .ids import resource_id
 from .network import NIC, SUBNET, VNET, NetworkProvider
@@ -49,6 +50,7 @@ class ControlApi:
         router.add("POST", "/_sim/bulk_vms", "Sim_BulkVms", self.bulk_vms)
         router.add("GET", "/_sim/history", "Sim_History", self.history)
         router.add("GET", "/_sim/vms/{name}/custom-data", "Sim_CustomData", self.custom_data)
+        router.add("GET", "/_sim/vms/{name}/extensions/{ext}", "Sim_Extension", self.extension)
 
     def reset(self, req: Request, p: dict[str, str]) -> Response:
         self.ctx.reset()
@@ -154,6 +156,9 @@ class ControlApi:
             except UnicodeDecodeError:
                 decoded = None  # binary (e.g. gzip); `raw` has it all
         return Response.json(200, {"id": vm.id, "raw": raw, "decoded": decoded})
+
+    def extension(self, req: Request, p: dict[str, str]) -> Response:
+        return Response.json(200, received(self.ctx, self._vm_by_name(p["name"]), p["ext"]))
 
     def history(self, req: Request, p: dict[str, str]) -> Response:
         return Response.json(200, self.ctx.history.view(req.param("name")))

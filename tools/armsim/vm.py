@@ -110,7 +110,7 @@ def statuses(vm: Resource) -> list[dict[str, Any]]:
     return [provisioning_status(vm)] + ([power] if power else [])
 
 
-def instance_view(vm: Resource, disk_name: str | None) -> dict[str, Any]:
+def instance_view(vm: Resource, disk_name: str | None, extensions: list[dict[str, Any]]) -> dict[str, Any]:
     rt = runtime(vm)
     view: dict[str, Any] = {"computerName": vm.properties.get("osProfile", {}).get("computerName", vm.name)}
     if rt.power == "running":
@@ -127,7 +127,14 @@ def instance_view(vm: Resource, disk_name: str | None) -> dict[str, Any]:
                     "time": iso(rt.history[-1][0]) if rt.history else None,
                 }
             ],
-            "extensionHandlers": [],
+            "extensionHandlers": [
+                {
+                    "type": ext["type"],
+                    "typeHandlerVersion": ext["typeHandlerVersion"],
+                    "status": {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Ready"},
+                }
+                for ext in extensions
+            ],
         }
     if disk_name:
         when = rt.created.isoformat()
@@ -144,6 +151,8 @@ def instance_view(vm: Resource, disk_name: str | None) -> dict[str, Any]:
                 ],
             }
         ]
+    if extensions:
+        view["extensions"] = extensions
     view["hyperVGeneration"] = "V2"
     view["statuses"] = statuses(vm)
     return view
