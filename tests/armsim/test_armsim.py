@@ -83,7 +83,7 @@ def vm_body(
                 },
                 "osDisk": {
                     "createOption": "FromImage",
-                    "diskSizeGB": 128,
+                    "diskSizeGB": 256,
                     "deleteOption": delete_option,
                     "managedDisk": {"storageAccountType": "Premium_LRS"},
                 },
@@ -155,7 +155,7 @@ def test_create_with_nic_configuration_provisions_nic_ip_and_disk(arm: ArmEnv) -
     assert pip.sku.name == "Standard"
     assert pip.ip_configuration.id == nic.ip_configurations[0].id
     disk = arm.compute.disks.get(arm.resource_group, vm.storage_profile.os_disk.name)
-    assert disk.disk_size_gb == 128
+    assert disk.disk_size_gb == 256
     assert disk.managed_by == vm.id
 
 
@@ -651,3 +651,36 @@ def test_custom_data_at_the_limit_is_accepted(arm: ArmEnv) -> None:
     body["properties"]["osProfile"]["customData"] = base64.b64encode(b"x" * 65535).decode()
     assert len(body["properties"]["osProfile"]["customData"]) == 87380
     arm.compute.virtual_machines.begin_create_or_update(arm.resource_group, "cmax", body).result()
+
+
+# OS disk floor
+
+
+@pytest.mark.parametrize(
+    ("image", "floor"),
+    [
+        ({"publisher": "microsoft-dsvm", "offer": "ubuntu-2204", "sku": "2204-gen2", "version": "latest"}, 150),
+        ({"publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts-gen2",
+          "version": "latest"}, 30),
+    ],
+)  # fmt: skip
+def test_os_disk_smaller_than_the_image_is_refused_and_omitted_takes_the_image_size(
+    arm: ArmEnv, image: dict[str, str], floor: int
+) -> None:
+    body = vm_body(arm, "small")
+    body["properties"]["storageProfile"]["imageReference"] = image
+    body["properties"]["storageProfile"]["osDisk"]["diskSizeGB"] = floor - 1
+    with pytest.raises(HttpResponseError) as info:
+        arm.compute.virtual_machines.begin_create_or_update(arm.resource_group, "small", body).result()
+    assert info.value.status_code == 409
+    assert info.value.error.code == "OperationNotAllowed"
+    assert info.value.error.target == "osDisk.diskSizeGB"
+    assert info.value.error.message == (
+        f"The specified disk size {floor - 1} GB is smaller than the size of the corresponding disk in the VM image: "
+        f"{floor} GB. This is not allowed. Please choose equal or greater size or do not specify an explicit size."
+    )
+    assert not [r for r in arm.sim.resources() if "small" in r["name"]]
+    del body["properties"]["storageProfile"]["osDisk"]["diskSizeGB"]
+    vm = arm.compute.virtual_machines.begin_create_or_update(arm.resource_group, "small", body).result()
+    assert vm.storage_profile.os_disk.disk_size_gb == floor
+    assert arm.compute.disks.get(arm.resource_group, vm.storage_profile.os_disk.name).disk_size_gb == floor

@@ -60,7 +60,7 @@ def test_history_recounts_allocated_time_and_lists_every_write(arm: ArmEnv) -> N
     history = _history(arm, "hist")
     [vm] = history["vms"]
     assert vm["size"] == "Standard_D2s_v5"
-    assert vm["os_disk"] == {"type": "Premium_LRS", "size_gb": 128}
+    assert vm["os_disk"] == {"type": "Premium_LRS", "size_gb": 256}
     assert vm["tags"] == {"owner": "alice"}
     assert vm["deleted"] is not None
     states = [(t["provisioning"], t["power"]) for t in vm["transitions"]]

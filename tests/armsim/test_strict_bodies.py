@@ -66,7 +66,7 @@ def test_members_match_case_insensitively_and_read_only_members_are_dropped(arm:
     body["etag"] = '"7"'
     vm = arm.compute.virtual_machines.begin_create_or_update(arm.resource_group, "ro", body).result()
     assert vm.vm_id != "00000000-0000-0000-0000-0000000000aa"
-    assert vm.storage_profile.os_disk.disk_size_gb == 128
+    assert vm.storage_profile.os_disk.disk_size_gb == 256
 
 
 def test_patch_vm_with_unknown_member_is_refused(arm: ArmEnv) -> None:

@@ -18,6 +18,7 @@ from .extensions import extension_views, extensions_of, render_extension
 from .history import VmLedger
 from .http import Request, Response, Router
 from .ids import resource_id
+from .images import os_disk_gb as image_os_disk_gb
 from .network import NIC, PIP, NetworkProvider, _ref, invalid_reference
 from .sizes import VmSize, all_sizes, find_size
 from .state import Operation, Pending, Resource
@@ -298,11 +299,23 @@ class ComputeProvider:
             raise invalid_parameter(
                 f"The value '{account}' is not valid for storageAccountType.", "osDisk.managedDisk.storageAccountType"
             )
-        size_gb = os_disk.setdefault("diskSizeGB", 30)
+        image_gb = image_os_disk_gb(storage.get("imageReference") or {})
+        size_gb = os_disk.setdefault("diskSizeGB", image_gb)
         if not isinstance(size_gb, int) or not 1 <= size_gb <= 4095:
             raise invalid_parameter(
                 f"The value {size_gb} of parameter 'osDisk.diskSizeGB' is out of range. It must be between 1 and 4095.",
                 "osDisk.diskSizeGB",
+            )
+        if size_gb < image_gb:
+            # 409 Conflict with this wording: github.com/skypilot-org/skypilot/issues/2219,
+            # github.com/Azure/azure-sdk-for-python/issues/23051.
+            raise ArmError(
+                409,
+                "OperationNotAllowed",
+                f"The specified disk size {size_gb} GB is smaller than the size of the corresponding disk in the VM "
+                f"image: {image_gb} GB. This is not allowed. Please choose equal or greater size or do not specify "
+                "an explicit size.",
+                target="osDisk.diskSizeGB",
             )
         os_disk["osType"] = "Linux"
         os_disk.setdefault("caching", "ReadWrite")
