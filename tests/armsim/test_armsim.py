@@ -627,7 +627,7 @@ def test_custom_data_is_kept_never_returned_and_readable_through_sim(arm: ArmEnv
         next(iter(arm.compute.virtual_machines.list(arm.resource_group))),
     ):
         assert "customData" not in vm.as_dict()["properties"]["osProfile"]
-    seen = arm.sim.http.get("/_sim/vms/cinit/custom-data").json()
+    seen = arm.sim.custom_data("cinit")
     assert seen["raw"] == body["properties"]["osProfile"]["customData"]
     assert seen["decoded"] == script
 

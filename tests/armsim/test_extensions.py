@@ -53,7 +53,7 @@ def test_vmaccess_reset_through_the_sdk_never_returns_protected_settings(arm: Ar
     assert status.type == "Microsoft.OSTCExtensions.VMAccessForLinux"
     assert status.statuses[0].code == "ProvisioningState/succeeded"
     assert vm.instance_view.vm_agent.extension_handlers[0].type == "Microsoft.OSTCExtensions.VMAccessForLinux"
-    seen = arm.sim.http.get("/_sim/vms/acc/extensions/enablevmaccess").json()
+    seen = arm.sim.extension("acc", "enablevmaccess")
     assert seen["received"]["properties"]["protectedSettings"] == {"username": "azureuser", "password": "N3w-Secret!pw"}
 
 
@@ -113,5 +113,5 @@ def test_extension_bodies_are_strict_and_go_with_their_vm(arm: ArmEnv) -> None:
     ).result()
     arm.compute.virtual_machines.begin_delete(arm.resource_group, "strict").result()
     assert not [r for r in arm.sim.resources() if r["type"].endswith("/extensions")]
-    writes = [r["operation"] for r in arm.sim.http.get("/_sim/history?name=strict").json()["requests"]]
+    writes = [r["operation"] for r in arm.sim.history("strict")["requests"]]
     assert writes.count("VirtualMachineExtensions_CreateOrUpdate") == 2

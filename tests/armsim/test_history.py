@@ -14,12 +14,6 @@ from .test_armsim import create_vm
 ALLOCATED = {"starting", "running", "stopping", "stopped", "deallocating"}
 
 
-def _history(env: ArmEnv, name: str | None = None) -> dict[str, Any]:
-    path = "/_sim/history" + (f"?name={name}" if name else "")
-    body: dict[str, Any] = env.sim.http.get(path).raise_for_status().json()
-    return body
-
-
 def _at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -57,7 +51,7 @@ def test_history_recounts_allocated_time_and_lists_every_write(arm: ArmEnv) -> N
     url += "/providers/Microsoft.Compute/virtualMachines/hist?api-version=2026-04-01"
     assert httpx.delete(url, headers={"Authorization": "Bearer t"}, verify=arm.ca).status_code == 204
 
-    history = _history(arm, "hist")
+    history = arm.sim.history("hist")
     [vm] = history["vms"]
     assert vm["size"] == "Standard_D2s_v5"
     assert vm["os_disk"] == {"type": "Premium_LRS", "size_gb": 256}
@@ -96,8 +90,8 @@ def test_history_keeps_each_life_of_a_name_until_reset(arm: ArmEnv) -> None:
     arm.compute.virtual_machines.begin_delete(arm.resource_group, "again").result()
     create_vm(arm, "again", size="Standard_D4s_v5")
     create_vm(arm, "other")
-    lives = _history(arm, "again")["vms"]
+    lives = arm.sim.history("again")["vms"]
     assert [(v["size"], v["deleted"] is None) for v in lives] == [("Standard_D2s_v5", False), ("Standard_D4s_v5", True)]
-    assert {v["name"] for v in _history(arm)["vms"]} == {"again", "other"}
+    assert {v["name"] for v in arm.sim.history()["vms"]} == {"again", "other"}
     arm.sim.reset()
-    assert _history(arm) == {"vms": [], "requests": []}
+    assert arm.sim.history() == {"vms": [], "requests": []}

@@ -80,7 +80,7 @@ def test_a_restart_on_the_same_state_file_keeps_vm_nic_ip_and_disk(tmp_path: Pat
         assert network.network_interfaces.get(RESOURCE_GROUP, "later-nic").ip_configurations[0].private_ip_address != (
             nic.ip_configurations[0].private_ip_address
         )
-        assert [v["name"] for v in sim.http.get("/_sim/history").json()["vms"]] == ["keep", "later"]
+        assert [v["name"] for v in sim.history()["vms"]] == ["keep", "later"]
         compute.virtual_machines.begin_delete(RESOURCE_GROUP, "keep").result()
         sim.reset()
 

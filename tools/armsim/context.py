@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from .clock import SimClock
@@ -14,7 +15,7 @@ from .http import Request
 from .ids import group_id, operation_urls
 from .ipam import PublicIpAllocator
 from .loads import LoadBook
-from .state import Handler, Operation, Resource, Store
+from .state import Handler, Operation, Pending, Resource, Store
 from .throttle import Throttle
 from .timing import Timing, timing
 
@@ -50,6 +51,43 @@ class SimContext:
 
     def timing(self, kind: str) -> Timing:
         return timing(self.config, kind)
+
+    def begin_operation(
+        self, resource: Resource, provider: str, kind: str, state: str, handler: str, *, is_delete: bool = False
+    ) -> Operation:
+        """`resource` reports `state` until the profile's time for `kind` is up; then the handler registered as
+        `handler` settles it (see `settle_operation`)."""
+        timing = self.timing(kind)
+        now = self.now()
+        op = self.store.new_operation(
+            provider,
+            resource.location,
+            resource.subscription,
+            resource.id,
+            now,
+            is_delete=is_delete,
+            retry_after=timing.retry_after,
+        )
+        resource.properties["provisioningState"] = state
+        resource.meta["operation"] = op.id
+        due = now + timedelta(seconds=timing.seconds)
+        self.store.schedule(due, Pending(handler, resource.key, op.id, args={"delete": is_delete}))
+        return op
+
+    def settle_operation(
+        self, pending: Pending, when: datetime, removed: Callable[[Resource], None] | None = None
+    ) -> None:
+        """Succeeded, or removed for a delete, unless a later operation took the resource over meanwhile."""
+        current = self.store.resources.get(pending.key)
+        if current is not None and current.meta.get("operation") == pending.operation:
+            current.meta["operation"] = None
+            if pending.args["delete"]:
+                self.store.remove(current.id)
+                if removed is not None:
+                    removed(current)
+            else:
+                current.properties["provisioningState"] = "Succeeded"
+        self.store.operations[pending.operation].finish(when)
 
     def group(self, subscription: str, resource_group: str) -> Resource | None:
         return self.store.get(group_id(subscription, resource_group))

@@ -10,7 +10,6 @@ CannotModifyExtensionsWhenVMNotRunning; learn.microsoft.com troubleshooting for 
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta
 from typing import Any
 
 from .bodies import strict_body
@@ -18,7 +17,7 @@ from .context import SimContext
 from .errors import ArmError, invalid_parameter, not_found
 from .http import Request, Response, Router
 from .ids import resource_id
-from .state import Operation, Pending, Resource
+from .state import Operation, Resource
 from .vm import VM_TYPE, runtime
 
 EXTENSION_TYPE = "Microsoft.Compute/virtualMachines/extensions"
@@ -88,7 +87,7 @@ def received(ctx: SimContext, vm: Resource, name: str) -> dict[str, Any]:
 class ExtensionsProvider:
     def __init__(self, ctx: SimContext) -> None:
         self.ctx = ctx
-        ctx.handlers["extension"] = self._finish
+        ctx.handlers["extension"] = ctx.settle_operation
 
     def register(self, router: Router) -> None:
         base = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{vm}/extensions"
@@ -171,29 +170,4 @@ class ExtensionsProvider:
         return ext
 
     def _begin(self, ext: Resource, kind: str, state: str, *, is_delete: bool = False) -> Operation:
-        timing = self.ctx.timing(kind)
-        now = self.ctx.now()
-        op = self.ctx.store.new_operation(
-            "Microsoft.Compute",
-            ext.location.replace(" ", "").lower(),
-            ext.subscription,
-            ext.id,
-            now,
-            is_delete=is_delete,
-            retry_after=timing.retry_after,
-        )
-        ext.properties["provisioningState"] = state
-        ext.meta["operation"] = op.id
-        due = now + timedelta(seconds=timing.seconds)
-        self.ctx.store.schedule(due, Pending("extension", ext.key, op.id, args={"delete": is_delete}))
-        return op
-
-    def _finish(self, pending: Pending, when: datetime) -> None:
-        ext = self.ctx.store.resources.get(pending.key)
-        if ext is not None and ext.meta.get("operation") == pending.operation:
-            ext.meta["operation"] = None
-            if pending.args["delete"]:
-                self.ctx.store.remove(ext.id)
-            else:
-                ext.properties["provisioningState"] = "Succeeded"
-        self.ctx.store.operations[pending.operation].finish(when)
+        return self.ctx.begin_operation(ext, "Microsoft.Compute", kind, state, "extension", is_delete=is_delete)

@@ -15,7 +15,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from .bodies import strict_body
@@ -224,33 +224,10 @@ class NetworkProvider:
 
     def _begin(self, resource: Resource, kind: str, state: str, *, is_delete: bool = False) -> Operation:
         """Report `state` until the operation's time is up, as the network RP does (PUT answers Updating)."""
-        timing = self.ctx.timing(kind)
-        now = self.ctx.now()
-        op = self.ctx.store.new_operation(
-            "Microsoft.Network",
-            resource.location,
-            resource.subscription,
-            resource.id,
-            now,
-            is_delete=is_delete,
-            retry_after=timing.retry_after,
-        )
-        resource.properties["provisioningState"] = state
-        resource.meta["operation"] = op.id
-        due = now + timedelta(seconds=timing.seconds)
-        self.ctx.store.schedule(due, Pending("network", resource.key, op.id, args={"delete": is_delete}))
-        return op
+        return self.ctx.begin_operation(resource, "Microsoft.Network", kind, state, "network", is_delete=is_delete)
 
     def _finish(self, pending: Pending, when: datetime) -> None:
-        current = self.store.resources.get(pending.key)
-        if current is not None and current.meta.get("operation") == pending.operation:
-            current.meta["operation"] = None
-            if pending.args["delete"]:
-                self.store.remove(current.id)
-                self.kinds[current.type].after_delete(current)
-            else:
-                current.properties["provisioningState"] = "Succeeded"
-        self.ctx.store.operations[pending.operation].finish(when)
+        self.ctx.settle_operation(pending, when, lambda gone: self.kinds[gone.type].after_delete(gone))
 
     def _in_progress(self, req: Request, resource: Resource) -> ArmError:
         # NRP answers 429 while an operation on the resource runs (https://github.com/Azure/bicep/issues/5132,

@@ -1,7 +1,8 @@
 """`--state-file`: the simulated world on disk, so a restart keeps every VM, NIC, IP and disk.
 
 Saved as JSON (tagged where JSON has no type: times, sets, tuples, our dataclasses), at most about once a
-second while something changes and at shutdown, atomically (a temporary file renamed over the old one).
+second while something changes (less often for a world that takes long to save) and at shutdown, atomically
+(a temporary file renamed over the old one).
 Kept: resources with their runtime, in-flight operations and their due changes, loads, history, the public
 IP allocator, the simulator clock and the live config. Not kept: faults, counters and throttle buckets."""
 
@@ -14,6 +15,7 @@ import ipaddress
 import json
 import os
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -73,7 +75,10 @@ class _Codec:
         raise TypeError(f"cannot save {type(value).__name__}")
 
     def fields(self, value: Any) -> dict[str, Any]:
-        out = {f.name: self.dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        out = {f.name: self.dump(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name != "body"}
+        if isinstance(value, Resource):
+            # A resource body is plain JSON already; walking it would cost most of a save.
+            out["body"] = {"$raw": value.body}
         return {"$type": type(value).__name__, **out}
 
     def load(self, value: Any) -> Any:
@@ -81,6 +86,8 @@ class _Codec:
             return [self.load(v) for v in value]
         if not isinstance(value, dict):
             return value
+        if "$raw" in value:
+            return value["$raw"]
         if "$dt" in value:
             return datetime.fromisoformat(value["$dt"])
         if "$tuple" in value:
@@ -192,9 +199,14 @@ class StateFile:
             self.save()
 
     async def _loop(self) -> None:
+        # Saving blocks the event loop, so a world that takes long to save is saved less often: the loop
+        # spends at most about a fifth of its time saving.
+        pause = SAVE_EVERY_SECONDS
         while True:
-            await asyncio.sleep(SAVE_EVERY_SECONDS)
+            await asyncio.sleep(pause)
+            started = time.monotonic()
             self.save_if_changed()
+            pause = max(SAVE_EVERY_SECONDS, 4 * (time.monotonic() - started))
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
