@@ -83,7 +83,7 @@ def vm_body(
                 },
                 "osDisk": {
                     "createOption": "FromImage",
-                    "diskSizeGB": 128,
+                    "diskSizeGB": 256,
                     "deleteOption": delete_option,
                     "managedDisk": {"storageAccountType": "Premium_LRS"},
                 },
@@ -155,7 +155,7 @@ def test_create_with_nic_configuration_provisions_nic_ip_and_disk(arm: ArmEnv) -
     assert pip.sku.name == "Standard"
     assert pip.ip_configuration.id == nic.ip_configurations[0].id
     disk = arm.compute.disks.get(arm.resource_group, vm.storage_profile.os_disk.name)
-    assert disk.disk_size_gb == 128
+    assert disk.disk_size_gb == 256
     assert disk.managed_by == vm.id
 
 
@@ -571,3 +571,116 @@ def test_vnet_subnet_and_resource_group_lifecycle(arm: ArmEnv) -> None:
     groups.begin_delete("rg-extra").result()
     assert not groups.check_existence("rg-extra")
     assert not [r for r in arm.sim.resources() if "/rg-extra/" in r["id"].lower()]
+
+
+# Conditional writes
+
+
+def test_if_none_match_star_creates_once_then_412(arm: ArmEnv) -> None:
+    from azure.core import MatchConditions
+
+    vms = arm.compute.virtual_machines
+    vm = vms.begin_create_or_update(
+        arm.resource_group, "once", vm_body(arm, "once"), match_condition=MatchConditions.IfMissing
+    ).result()
+    assert vm.provisioning_state == "Succeeded"
+    body = vm_body(arm, "once")
+    body["tags"] = {"owner": "mallory"}
+    with pytest.raises(HttpResponseError) as info:
+        vms.begin_create_or_update(arm.resource_group, "once", body, match_condition=MatchConditions.IfMissing).result()
+    assert info.value.status_code == 412
+    assert info.value.error.code == "PreconditionFailed"
+    assert vms.get(arm.resource_group, "once").tags == {"owner": "alice"}  # untouched
+
+
+def test_if_none_match_and_if_match_on_other_puts(arm: ArmEnv) -> None:
+    headers = {"Authorization": "Bearer t", "If-None-Match": "*"}
+    base = f"{arm.url}/subscriptions/{arm.subscription}/resourceGroups/{arm.resource_group}"
+    nsg_url = f"{base}/providers/Microsoft.Network/networkSecurityGroups/nsg-c?api-version=2026-03-01"
+    with httpx.Client(verify=arm.ca) as http:
+        assert http.put(nsg_url, json=nsg_body(arm.location), headers=headers).status_code == 201
+        again = http.put(nsg_url, json=nsg_body(arm.location), headers=headers)
+        assert again.status_code == 412
+        assert again.json()["error"]["code"] == "PreconditionFailed"
+        group_url = f"{base}?api-version=2025-04-01"
+        assert http.put(group_url, json={"location": arm.location}, headers=headers).status_code == 412
+        etag = http.get(nsg_url, headers={"Authorization": "Bearer t"}).json()["etag"]
+        stale = http.put(nsg_url, json=nsg_body(arm.location), headers={"Authorization": "Bearer t", "If-Match": '"x"'})
+        assert stale.status_code == 412
+        fresh = http.put(nsg_url, json=nsg_body(arm.location), headers={"Authorization": "Bearer t", "If-Match": etag})
+        assert fresh.status_code == 200
+
+
+# Custom data
+
+
+def test_custom_data_is_kept_never_returned_and_readable_through_sim(arm: ArmEnv) -> None:
+    import base64
+
+    script = "#cloud-config\nruncmd:\n  - echo hello\n"
+    body = vm_body(arm, "cinit")
+    body["properties"]["osProfile"]["customData"] = base64.b64encode(script.encode()).decode()
+    arm.compute.virtual_machines.begin_create_or_update(arm.resource_group, "cinit", body).result()
+    for vm in (
+        arm.compute.virtual_machines.get(arm.resource_group, "cinit", expand="instanceView"),
+        arm.compute.virtual_machines.get(arm.resource_group, "cinit", expand="userData"),
+        next(iter(arm.compute.virtual_machines.list(arm.resource_group))),
+    ):
+        assert "customData" not in vm.as_dict()["properties"]["osProfile"]
+    seen = arm.sim.custom_data("cinit")
+    assert seen["raw"] == body["properties"]["osProfile"]["customData"]
+    assert seen["decoded"] == script
+
+
+@pytest.mark.parametrize("custom_data", ["not base64!", "A" * 87384])
+def test_custom_data_over_the_limit_or_not_base64_is_invalid_parameter(arm: ArmEnv, custom_data: str) -> None:
+    body = vm_body(arm, "cbad")
+    body["properties"]["osProfile"]["customData"] = custom_data
+    with pytest.raises(HttpResponseError) as info:
+        arm.compute.virtual_machines.begin_create_or_update(arm.resource_group, "cbad", body).result()
+    assert info.value.status_code == 400
+    assert info.value.error.code == "InvalidParameter"
+    assert info.value.error.target == "customData"
+    assert "maximum length of 87380 characters" in info.value.error.message
+
+
+def test_custom_data_at_the_limit_is_accepted(arm: ArmEnv) -> None:
+    import base64
+
+    body = vm_body(arm, "cmax")
+    body["properties"]["osProfile"]["customData"] = base64.b64encode(b"x" * 65535).decode()
+    assert len(body["properties"]["osProfile"]["customData"]) == 87380
+    arm.compute.virtual_machines.begin_create_or_update(arm.resource_group, "cmax", body).result()
+
+
+# OS disk floor
+
+
+@pytest.mark.parametrize(
+    ("image", "floor"),
+    [
+        ({"publisher": "microsoft-dsvm", "offer": "ubuntu-2204", "sku": "2204-gen2", "version": "latest"}, 150),
+        ({"publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts-gen2",
+          "version": "latest"}, 30),
+    ],
+)  # fmt: skip
+def test_os_disk_smaller_than_the_image_is_refused_and_omitted_takes_the_image_size(
+    arm: ArmEnv, image: dict[str, str], floor: int
+) -> None:
+    body = vm_body(arm, "small")
+    body["properties"]["storageProfile"]["imageReference"] = image
+    body["properties"]["storageProfile"]["osDisk"]["diskSizeGB"] = floor - 1
+    with pytest.raises(HttpResponseError) as info:
+        arm.compute.virtual_machines.begin_create_or_update(arm.resource_group, "small", body).result()
+    assert info.value.status_code == 409
+    assert info.value.error.code == "OperationNotAllowed"
+    assert info.value.error.target == "osDisk.diskSizeGB"
+    assert info.value.error.message == (
+        f"The specified disk size {floor - 1} GB is smaller than the size of the corresponding disk in the VM image: "
+        f"{floor} GB. This is not allowed. Please choose equal or greater size or do not specify an explicit size."
+    )
+    assert not [r for r in arm.sim.resources() if "small" in r["name"]]
+    del body["properties"]["storageProfile"]["osDisk"]["diskSizeGB"]
+    vm = arm.compute.virtual_machines.begin_create_or_update(arm.resource_group, "small", body).result()
+    assert vm.storage_profile.os_disk.disk_size_gb == floor
+    assert arm.compute.disks.get(arm.resource_group, vm.storage_profile.os_disk.name).disk_size_gb == floor

@@ -12,6 +12,7 @@ import uvicorn
 from .app import create_app
 from .certs import ensure_certs
 from .config import SimConfig
+from .timing import PROFILES
 
 
 class _Server(uvicorn.Server):
@@ -32,6 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transition-seconds", type=float, default=1.0)
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--throttle", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="instant",
+        help="operation timing: instant, or Azure's (docs/azure-timing.md)",
+    )
+    parser.add_argument(
+        "--state-file", help="keep the simulated world in this JSON file: loaded at start, saved on change and at exit"
+    )
     args = parser.parse_args(argv)
     certs = ensure_certs(args.cert_dir)
     config = SimConfig(
@@ -39,10 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         transition_seconds=args.transition_seconds,
         page_size=args.page_size,
         throttle=args.throttle,
+        profile=args.profile,
     )
     server = _Server(
         uvicorn.Config(
-            create_app(config),
+            create_app(config, args.state_file),
             host=args.host,
             port=args.port,
             ssl_certfile=str(certs.cert),

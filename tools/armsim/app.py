@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from .compute import ComputeProvider
@@ -15,13 +18,18 @@ from .config import SimConfig
 from .context import SimContext
 from .control import ControlApi
 from .errors import ArmError
-from .http import Request, Response, Router
+from .extensions import ExtensionsProvider
+from .history import WriteRequest
+from .http import Request, Response, Route, Router
 from .metrics import MetricsProvider
 from .network import NetworkProvider
 from .operations import OperationsProvider
+from .persistence import StateFile
+from .preconditions import check as check_preconditions
 from .resources import ResourcesProvider
 from .state import Resource
 from .throttle import category
+from .timing import kind_of
 from .vm import VM_TYPE
 
 Scope = MutableMapping[str, Any]
@@ -30,10 +38,14 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _UNTHROTTLED = {"Metrics_Batch"}
+_VM_PATH = re.compile(
+    r"^(/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/virtualMachines/([^/]+))(/|$)",
+    re.IGNORECASE,
+)
 
 
 class ArmSimApp:
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(self, config: SimConfig, state_file: str | Path | None = None) -> None:
         self.ctx = SimContext(config)
         self.network = NetworkProvider(self.ctx)
         self.compute = ComputeProvider(self.ctx, self.network)
@@ -41,19 +53,27 @@ class ArmSimApp:
         self.arm = Router()
         self.groups.register(self.arm)
         self.compute.register(self.arm)
+        ExtensionsProvider(self.ctx).register(self.arm)
         self.network.register(self.arm)
         OperationsProvider(self.ctx).register(self.arm)
         MetricsProvider(self.ctx).register(self.arm)
         self.control = Router()
         ControlApi(self.ctx, self.compute, self.network, self.groups).register(self.control)
+        self.state = StateFile(state_file, self.ctx) if state_file else None
+        if self.state is not None:
+            self.state.load()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    if self.state is not None:
+                        self.state.start()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
+                    if self.state is not None:
+                        await self.state.stop()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
@@ -81,7 +101,11 @@ class ArmSimApp:
         await send({"type": "http.response.body", "body": payload})
 
     async def handle(self, req: Request) -> Response:
+        if req.method not in ("GET", "HEAD"):
+            self.ctx.writes += 1
         if req.path.startswith("/_sim/") or req.path == "/_sim":
+            # What the control API shows is the world as of now, like any ARM read.
+            self.ctx.store.tick(self.ctx.now())
             return await self._dispatch(self.control, req, counted=False)
         request_id = str(uuid.uuid4())
         common = {
@@ -99,6 +123,7 @@ class ArmSimApp:
     async def _dispatch(self, router: Router, req: Request, *, counted: bool) -> Response:
         kind = category(req.method)
         caller = ""
+        route: Route | None = None
         try:
             if counted:
                 self.ctx.counters["__total__"] += 1
@@ -127,14 +152,47 @@ class ArmSimApp:
                 if route.operation not in _UNTHROTTLED:
                     self._throttle(caller, kind)
                 self.ctx.counters[route.operation] += 1
+                check_preconditions(req, self.ctx.store)
+                await self._latency(req, route.operation)
             result = route.handler(req, params)
             response = await result if inspect.isawaitable(result) else result
         except ArmError as err:
             response = Response.error(err)
+        if counted and route is not None:
+            self._record_vm_write(req, route.operation, response)
         if counted and caller:
             remaining = self.ctx.throttle.peek(caller, kind, self.ctx.config.throttle_scale)
             response.headers.setdefault(f"x-ms-ratelimit-remaining-subscription-{kind}", str(remaining))
         return response
+
+    async def _latency(self, req: Request, operation: str) -> None:
+        """The profile's time before ARM answers; on the simulator clock, so `speed` shortens it."""
+        exists = req.method == "PUT" and self.ctx.store.get(req.path.rstrip("/")) is not None
+        seconds = self.ctx.timing(kind_of(operation, req.method, exists)).latency
+        if seconds > 0:
+            speed = self.ctx.clock.speed
+            await asyncio.sleep(seconds / speed if speed > 0 else seconds)
+            self.ctx.store.tick(self.ctx.now())
+
+    def _record_vm_write(self, req: Request, operation: str, response: Response) -> None:
+        found = _VM_PATH.match(req.path) if req.method not in ("GET", "HEAD") else None
+        if found is None:
+            return
+        vm = self.ctx.store.get(found.group(1))
+        code = None
+        if response.status >= 400 and response.body:
+            code = json.loads(response.body).get("error", {}).get("code")
+        self.ctx.history.request(
+            WriteRequest(
+                self.ctx.now(),
+                vm.id if vm is not None else found.group(1),
+                vm.name if vm is not None else found.group(2),
+                req.method,
+                operation,
+                response.status,
+                code,
+            )
+        )
 
     def _authenticate(self, req: Request) -> str:
         scheme, _, token = req.headers.get("authorization", "").partition(" ")
@@ -183,10 +241,10 @@ class ArmSimApp:
         doomed = [r for key, r in self.ctx.store.resources.items() if key.startswith(prefix)]
         for resource in doomed:
             if resource.type == VM_TYPE and self.ctx.store.get(resource.id) is not None:
-                self.compute.remove_vm(resource)
+                self.compute.remove_vm(resource, self.ctx.now())
         for resource in doomed:
             self.ctx.store.remove(resource.id)
 
 
-def create_app(config: SimConfig | None = None) -> ArmSimApp:
-    return ArmSimApp(config or SimConfig())
+def create_app(config: SimConfig | None = None, state_file: str | Path | None = None) -> ArmSimApp:
+    return ArmSimApp(config or SimConfig(), state_file)

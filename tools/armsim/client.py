@@ -111,6 +111,20 @@ class SimControl:
     def clear_counters(self) -> None:
         self._call("DELETE", "/_sim/counters")
 
+    def history(self, name: str | None = None) -> dict[str, Any]:
+        """Every VM's lives and every write sent for a VM (`/_sim/history`), optionally for one name."""
+        result: dict[str, Any] = self._call("GET", "/_sim/history" + (f"?name={name}" if name else ""))
+        return result
+
+    def custom_data(self, vm_name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/_sim/vms/{vm_name}/custom-data")
+        return result
+
+    def extension(self, vm_name: str, extension: str) -> dict[str, Any]:
+        """What the extension's last PUT carried, protectedSettings included."""
+        result: dict[str, Any] = self._call("GET", f"/_sim/vms/{vm_name}/extensions/{extension}")
+        return result
+
     def bulk_vms(self, **body: Any) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", "/_sim/bulk_vms", body)
         return result

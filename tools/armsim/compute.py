@@ -11,15 +11,20 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from .bodies import strict_body
 from .context import SimContext
 from .errors import ArmError, invalid_parameter, not_found
+from .extensions import extension_views, extensions_of, render_extension
+from .history import VmLedger
 from .http import Request, Response, Router
 from .ids import resource_id
+from .images import os_disk_gb as image_os_disk_gb
 from .network import NIC, PIP, NetworkProvider, _ref, invalid_reference
 from .sizes import VmSize, all_sizes, find_size
-from .state import Operation, Resource
+from .state import Operation, Pending, Resource
 from .throttle import retry_seconds
-from .vm import DISK_TYPE, TRANSITIONAL, VM_TYPE, Child, VmRuntime, instance_view, runtime, statuses
+from .timing import Timing
+from .vm import DISK_TYPE, TRANSITIONAL, VM_TYPE, Child, VmRuntime, instance_view, runtime, set_provisioning, statuses
 
 _DISK_TYPES = {
     "standard_lrs",
@@ -32,6 +37,12 @@ _DISK_TYPES = {
 }
 _SSH_KEY = re.compile(r"^(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$")
 
+_ACTION_KINDS = {
+    "start": "vm_start",
+    "deallocate": "vm_deallocate",
+    "powerOff": "vm_power_off",
+    "restart": "vm_restart",
+}
 PREEMPTED = ("OperationPreempted", "Operation execution has been preempted by a more recent operation.")
 ALLOCATION_FAILED = (
     "Allocation failed. We do not have sufficient capacity for the requested VM size in this region. "
@@ -43,6 +54,7 @@ class ComputeProvider:
     def __init__(self, ctx: SimContext, network: NetworkProvider) -> None:
         self.ctx = ctx
         self.network = network
+        ctx.handlers["compute"] = self._finish
 
     def register(self, router: Router) -> None:
         vms = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines"
@@ -91,9 +103,12 @@ class ComputeProvider:
 
     def render_vm(self, vm: Resource, *, expand_instance_view: bool = False, user_data: bool = False) -> dict[str, Any]:
         out = {k: v for k, v in vm.body.items() if k != "properties"}
+        extensions = extensions_of(self.ctx, vm)
+        if extensions:
+            out["resources"] = [render_extension(ext) for ext in extensions]
         props = dict(vm.properties)
         if expand_instance_view:
-            props["instanceView"] = instance_view(vm, self._disk_name(vm))
+            props["instanceView"] = instance_view(vm, self._disk_name(vm), extension_views(self.ctx, vm))
         if user_data and runtime(vm).user_data is not None:
             props["userData"] = runtime(vm).user_data
         out["properties"] = props
@@ -121,7 +136,7 @@ class ComputeProvider:
 
     def get_instance_view(self, req: Request, p: dict[str, str]) -> Response:
         vm = self._vm(p)
-        return Response.json(200, instance_view(vm, self._disk_name(vm)))
+        return Response.json(200, instance_view(vm, self._disk_name(vm), extension_views(self.ctx, vm)))
 
     def list_vms(self, req: Request, p: dict[str, str]) -> Response:
         group = self.ctx.require_group(p["sub"], p["rg"])
@@ -152,8 +167,8 @@ class ComputeProvider:
     # Create / update
 
     def put_vm(self, req: Request, p: dict[str, str]) -> Response:
+        body = strict_body(req, VM_TYPE)
         group = self.ctx.require_group(p["sub"], p["rg"])
-        body = req.json_object()
         rid = resource_id(p["sub"], group.name, VM_TYPE, p["name"])
         existing = self.ctx.store.get(rid)
         if existing is not None:
@@ -194,6 +209,7 @@ class ComputeProvider:
                 vm.body[key] = copy.deepcopy(body[key])
         vm.body["etag"] = '"1"'
         rt.user_data = props.get("userData")
+        rt.custom_data = (props.get("osProfile") or {}).get("customData")
         out_props: dict[str, Any] = {"vmId": str(uuid.uuid4())}
         out_props["hardwareProfile"] = {**props["hardwareProfile"]}
         out_props["storageProfile"] = storage
@@ -210,9 +226,15 @@ class ComputeProvider:
 
         self._create_disk(vm, storage)
         self._create_network(req, vm, network)
+        os_disk = storage["osDisk"]
+        rt.ledger = self.ctx.history.open(
+            VmLedger(rid, name, group.name, location, os_disk["managedDisk"]["storageAccountType"],
+                     os_disk["diskSizeGB"], now, dict(vm.body.get("tags") or {}))
+        )  # fmt: skip
+        rt.ledger.record(now, provisioning="Creating", size=size.name)
         self.ctx.store.put(vm)
-        op = self.ctx.store.new_operation("Microsoft.Compute", _short(location), subscription, rid, now)
-        self._provision(vm, op, self.ctx.config.provision_seconds)
+        op, timing = self._operation(vm, "vm_create")
+        self._provision(vm, op, timing.seconds)
         return vm, op
 
     def _check_size(self, props: dict[str, Any]) -> VmSize:
@@ -244,6 +266,8 @@ class ComputeProvider:
             raise invalid_parameter("Required parameter 'adminPassword' is missing (null).", "adminPassword")
         if password is not None:
             _check_password(str(password))
+        if profile.get("customData") is not None:
+            _check_custom_data(profile["customData"])
         for key in keys:
             if not _SSH_KEY.match(str(key.get("keyData", "")).strip()):
                 raise invalid_parameter(
@@ -275,11 +299,23 @@ class ComputeProvider:
             raise invalid_parameter(
                 f"The value '{account}' is not valid for storageAccountType.", "osDisk.managedDisk.storageAccountType"
             )
-        size_gb = os_disk.setdefault("diskSizeGB", 30)
+        image_gb = image_os_disk_gb(storage.get("imageReference") or {})
+        size_gb = os_disk.setdefault("diskSizeGB", image_gb)
         if not isinstance(size_gb, int) or not 1 <= size_gb <= 4095:
             raise invalid_parameter(
                 f"The value {size_gb} of parameter 'osDisk.diskSizeGB' is out of range. It must be between 1 and 4095.",
                 "osDisk.diskSizeGB",
+            )
+        if size_gb < image_gb:
+            # 409 Conflict with this wording: github.com/skypilot-org/skypilot/issues/2219,
+            # github.com/Azure/azure-sdk-for-python/issues/23051.
+            raise ArmError(
+                409,
+                "OperationNotAllowed",
+                f"The specified disk size {size_gb} GB is smaller than the size of the corresponding disk in the VM "
+                f"image: {image_gb} GB. This is not allowed. Please choose equal or greater size or do not specify "
+                "an explicit size.",
+                target="osDisk.diskSizeGB",
             )
         os_disk["osType"] = "Linux"
         os_disk.setdefault("caching", "ReadWrite")
@@ -467,47 +503,60 @@ class ComputeProvider:
         if configs:
             profile["networkInterfaces"] = refs
 
-    def _provision(self, vm: Resource, op: Operation, seconds: float, start_power: str = "running") -> None:
+    def _operation(self, resource: Resource, kind: str, *, is_delete: bool = False) -> tuple[Operation, Timing]:
+        timing = self.ctx.timing(kind)
+        op = self.ctx.store.new_operation(
+            "Microsoft.Compute",
+            _short(resource.location),
+            resource.subscription,
+            resource.id,
+            self.ctx.now(),
+            is_delete=is_delete,
+            retry_after=timing.retry_after,
+        )
+        return op, timing
+
+    def _provision(self, vm: Resource, op: Operation, seconds: float) -> None:
         """Finish (or fail) allocation after `seconds` of simulator time."""
-        rt = runtime(vm)
-        mode = self.ctx.config.unavailable_mode(rt.size.name)
+        fails = self.ctx.config.unavailable_mode(runtime(vm).size.name) == "AllocationFailed"
+        self._begin(vm, op, seconds, "being created", step="provision", fails=fails, final="running")
 
-        def done(when: datetime) -> ArmError | None:
-            rt.provisioning_time = when
-            if mode == "AllocationFailed":
-                rt.error = {"code": "AllocationFailed", "message": ALLOCATION_FAILED}
-                vm.properties["provisioningState"] = "Failed"
-                if rt.power is not None:
-                    rt.set_power("deallocated", when)
-                return ArmError(409, "AllocationFailed", ALLOCATION_FAILED)
-            rt.error = None
-            vm.properties["provisioningState"] = "Succeeded"
-            rt.set_power(start_power, when)
-            return None
-
-        self._begin(vm, op, seconds, done, "being created")
-
-    def _begin(
-        self,
-        vm: Resource,
-        op: Operation,
-        seconds: float,
-        done: Callable[[datetime], ArmError | None],
-        reason: str,
-    ) -> None:
+    def _begin(self, vm: Resource, op: Operation, seconds: float, reason: str, **args: Any) -> None:
+        """The VM is busy with `op` until `seconds` have passed; then `_finish` applies `args["step"]`."""
         rt = runtime(vm)
         rt.busy = op.id
         rt.busy_reason = reason
-        epoch = rt.epoch
+        due = self.ctx.now() + timedelta(seconds=max(0.0, seconds))
+        self.ctx.store.schedule(due, Pending("compute", vm.key, op.id, rt.epoch, args))
 
-        def event(when: datetime) -> None:
-            if rt.epoch != epoch:
-                return
-            rt.busy = None
-            rt.busy_reason = ""
-            op.finish(when, done(when))
-
-        self.ctx.store.schedule(self.ctx.now() + timedelta(seconds=max(0.0, seconds)), event)
+    def _finish(self, pending: Pending, when: datetime) -> None:
+        op = self.ctx.store.operations[pending.operation]
+        vm = self.ctx.store.resources.get(pending.key)
+        if vm is None:
+            op.finish(when)
+            return
+        rt = runtime(vm)
+        if rt.epoch != pending.epoch:
+            return
+        rt.busy = None
+        rt.busy_reason = ""
+        step = pending.args["step"]
+        error: ArmError | None = None
+        if step == "delete":
+            self.remove_vm(vm, when)
+        elif step == "update":
+            set_provisioning(vm, "Succeeded", when)
+        elif pending.args["fails"]:
+            rt.error = {"code": "AllocationFailed", "message": ALLOCATION_FAILED}
+            set_provisioning(vm, "Failed", when)
+            if rt.power is not None:
+                rt.set_power("deallocated", when)
+            error = ArmError(409, "AllocationFailed", ALLOCATION_FAILED)
+        else:
+            rt.error = None
+            set_provisioning(vm, "Succeeded", when)
+            rt.set_power(pending.args["final"], when)
+        op.finish(when, error)
 
     def _update(self, req: Request, vm: Resource, body: dict[str, Any]) -> Response:
         rt = runtime(vm)
@@ -526,6 +575,7 @@ class ComputeProvider:
             new_size = self._check_size(props)
         if (state == "Failed" or new_size != rt.size) and (rt.allocated or state == "Failed"):
             self._check_allocation(vm.subscription, vm.location, vm.id, new_size)
+        now = self.ctx.now()
         self._merge(vm, body)
         if new_size != rt.size:
             rt.size = new_size
@@ -533,29 +583,30 @@ class ComputeProvider:
                 **vm.properties["hardwareProfile"],
                 "vmSize": props["hardwareProfile"]["vmSize"],
             }
-        op = self.ctx.store.new_operation(
-            "Microsoft.Compute", _short(vm.location), vm.subscription, vm.id, self.ctx.now()
-        )
+            if rt.ledger is not None:
+                rt.ledger.record(now, size=new_size.name)
         if state == "Failed":
-            vm.properties["provisioningState"] = "Creating" if rt.power is None else "Updating"
-            self._provision(vm, op, self.ctx.config.provision_seconds)
+            op, timing = self._operation(vm, "vm_create")
+            set_provisioning(vm, "Creating" if rt.power is None else "Updating", now)
+            self._provision(vm, op, timing.seconds)
         else:
-            vm.properties["provisioningState"] = "Updating"
-            self._begin(vm, op, 0, lambda when: self._succeeded(vm, when), "updating")
+            op, timing = self._operation(vm, "vm_update")
+            set_provisioning(vm, "Updating", now)
+            self._begin(vm, op, timing.seconds, "updating", step="update")
         return Response.json(200, self.render_vm(vm), self.ctx.op_headers(req, op, location=False))
 
-    def _succeeded(self, vm: Resource, when: datetime) -> None:
-        vm.properties["provisioningState"] = "Succeeded"
-        runtime(vm).provisioning_time = when
-
     def _merge(self, vm: Resource, body: dict[str, Any]) -> None:
+        ledger = runtime(vm).ledger
         if "tags" in body:
             vm.body["tags"] = dict(body["tags"] or {})
+            if ledger is not None:
+                ledger.tags = dict(vm.body["tags"])
         etag = int(str(vm.body.get("etag", '"1"')).strip('"') or 1) + 1
         vm.body["etag"] = f'"{etag}"'
 
     def patch_vm(self, req: Request, p: dict[str, str]) -> Response:
-        return self._update(req, self._vm(p), req.json_object())
+        body = strict_body(req, VM_TYPE, patch=True)
+        return self._update(req, self._vm(p), body)
 
     # Power actions
 
@@ -589,30 +640,16 @@ class ComputeProvider:
             return Response(200, headers=limit_headers)
         transitional, final, reason = plan
         now = self.ctx.now()
-        op = self.ctx.store.new_operation("Microsoft.Compute", _short(vm.location), vm.subscription, vm.id, now)
+        op, timing = self._operation(vm, _ACTION_KINDS[action])
         # Starting a deallocated VM needs a new allocation, which can fail like a create.
         fails = (
             action == "start"
             and rt.power == "deallocated"
             and self.ctx.config.unavailable_mode(rt.size.name) == "AllocationFailed"
         )
-        vm.properties["provisioningState"] = "Updating"
-        rt.provisioning_time = now
+        set_provisioning(vm, "Updating", now)
         rt.set_power(transitional, now)
-
-        def done(when: datetime) -> ArmError | None:
-            rt.provisioning_time = when
-            if fails:
-                rt.error = {"code": "AllocationFailed", "message": ALLOCATION_FAILED}
-                vm.properties["provisioningState"] = "Failed"
-                rt.set_power("deallocated", when)
-                return ArmError(409, "AllocationFailed", ALLOCATION_FAILED)
-            vm.properties["provisioningState"] = "Succeeded"
-            rt.error = None
-            rt.set_power(final, when)
-            return None
-
-        self._begin(vm, op, self.ctx.config.transition_seconds, done, reason)
+        self._begin(vm, op, timing.seconds, reason, step="action", fails=fails, final=final)
         return Response(202, headers={**self.ctx.op_headers(req, op), **limit_headers})
 
     def _plan(self, vm: Resource, rt: VmRuntime, action: str) -> tuple[str, str, str] | None:
@@ -681,23 +718,19 @@ class ComputeProvider:
         if rt.busy:
             self.ctx.store.operations[rt.busy].finish(now, ArmError(409, *PREEMPTED))
         rt.epoch += 1
-        op = self.ctx.store.new_operation(
-            "Microsoft.Compute", _short(vm.location), vm.subscription, vm.id, now, is_delete=True
-        )
+        op, timing = self._operation(vm, "vm_delete", is_delete=True)
         rt.delete_op = op.id
-        vm.properties["provisioningState"] = "Deleting"
-        rt.provisioning_time = now
-
-        def done(when: datetime) -> ArmError | None:
-            self.remove_vm(vm)
-            return None
-
-        self._begin(vm, op, self.ctx.config.transition_seconds, done, "marked for deletion")
+        set_provisioning(vm, "Deleting", now)
+        self._begin(vm, op, timing.seconds, "marked for deletion", step="delete")
         return Response(202, headers={**self.ctx.op_headers(req, op, async_op=False), **limit_headers})
 
-    def remove_vm(self, vm: Resource) -> None:
+    def remove_vm(self, vm: Resource, when: datetime) -> None:
         """Drop the VM and apply each child's deleteOption."""
         rt = runtime(vm)
+        if rt.ledger is not None:
+            rt.ledger.deleted = when
+        for ext in extensions_of(self.ctx, vm):
+            self.ctx.store.remove(ext.id)
         self.ctx.store.remove(vm.id)
         self.ctx.loads.forget(vm.key)
         for child in rt.nics:
@@ -776,6 +809,27 @@ def _marked_for_deletion(action: str, name: str) -> ArmError:
         f"Operation '{action}' is not allowed on VM '{name}' since the VM is marked for deletion. You can only "
         "retry the Delete operation (or start a new one).",
     )
+
+
+# The swagger: "The base-64 encoded string is decoded to a binary array ... The maximum length of the binary
+# array is 65535 bytes", i.e. 87380 base64 characters; the wording is Compute's (github.com/Azure/aks-engine
+# docs quote it).
+CUSTOM_DATA_MAX_CHARS = 87380
+
+
+def _check_custom_data(value: Any) -> None:
+    valid = isinstance(value, str) and len(value) <= CUSTOM_DATA_MAX_CHARS
+    if valid:
+        try:
+            base64.b64decode(value, validate=True)
+        except ValueError:
+            valid = False
+    if not valid:
+        raise invalid_parameter(
+            f"Custom data in OSProfile must be in Base64 encoding and with a maximum length of "
+            f"{CUSTOM_DATA_MAX_CHARS} characters.",
+            "customData",
+        )
 
 
 def _check_password(password: str) -> None:

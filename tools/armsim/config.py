@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import ArmError
+from .timing import PROFILES, check_overrides
 
 ALLOCATION_FAILURES = ("SkuNotAvailable", "AllocationFailed")
 
@@ -22,6 +23,8 @@ class SimConfig:
     vcpu_quota: dict[str, int] = field(default_factory=dict)
     default_vcpu_quota: int = 10000
     unavailable_sizes: dict[str, str] = field(default_factory=dict)
+    profile: str = "instant"
+    timing: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def copy(self) -> SimConfig:
         return copy.deepcopy(self)
@@ -52,6 +55,12 @@ class SimConfig:
                 if bad:
                     raise ArmError(400, "InvalidConfig", f"unavailable_sizes values must be {ALLOCATION_FAILURES}")
                 self.unavailable_sizes = sizes
+            elif key == "profile":
+                if value not in PROFILES:
+                    raise ArmError(400, "InvalidConfig", f"profile must be one of {list(PROFILES)}")
+                self.profile = str(value)
+            elif key == "timing":
+                self.timing = check_overrides(value)
             elif key == "throttle":
                 self.throttle = bool(value)
             elif key in ("page_size", "retry_after_seconds", "default_vcpu_quota"):

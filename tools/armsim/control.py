@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import Any
 
@@ -9,12 +10,13 @@ from .clock import iso, parse_iso
 from .compute import ComputeProvider
 from .context import GROUP_TYPE, SimContext
 from .errors import ArmError
+from .extensions import received
 from .http import Request, Response, Router
 from .ids import resource_id
 from .network import NIC, SUBNET, VNET, NetworkProvider
 from .resources import ResourcesProvider
 from .state import Resource
-from .vm import VM_TYPE, runtime
+from .vm import VM_TYPE, runtime, set_provisioning
 
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 _POWER_STATES = {"running", "stopped", "deallocated"}
@@ -46,6 +48,9 @@ class ControlApi:
         router.add("DELETE", "/_sim/counters", "Sim_Counters", self.clear_counters)
         router.add("POST", "/_sim/seed", "Sim_Seed", self.seed)
         router.add("POST", "/_sim/bulk_vms", "Sim_BulkVms", self.bulk_vms)
+        router.add("GET", "/_sim/history", "Sim_History", self.history)
+        router.add("GET", "/_sim/vms/{name}/custom-data", "Sim_CustomData", self.custom_data)
+        router.add("GET", "/_sim/vms/{name}/extensions/{ext}", "Sim_Extension", self.extension)
 
     def reset(self, req: Request, p: dict[str, str]) -> Response:
         self.ctx.reset()
@@ -141,6 +146,23 @@ class ControlApi:
         self.ctx.api_versions.clear()
         return Response(204)
 
+    def custom_data(self, req: Request, p: dict[str, str]) -> Response:
+        vm = self._vm_by_name(p["name"])
+        raw = runtime(vm).custom_data
+        decoded = None
+        if raw is not None:
+            try:
+                decoded = base64.b64decode(raw).decode("utf-8")
+            except UnicodeDecodeError:
+                decoded = None  # binary (e.g. gzip); `raw` has it all
+        return Response.json(200, {"id": vm.id, "raw": raw, "decoded": decoded})
+
+    def extension(self, req: Request, p: dict[str, str]) -> Response:
+        return Response.json(200, received(self.ctx, self._vm_by_name(p["name"]), p["ext"]))
+
+    def history(self, req: Request, p: dict[str, str]) -> Response:
+        return Response.json(200, self.ctx.history.view(req.param("name")))
+
     def seed(self, req: Request, p: dict[str, str]) -> Response:
         body = req.json_object()
         sub = str(body.get("subscription") or DEFAULT_SUBSCRIPTION)
@@ -194,9 +216,12 @@ class ControlApi:
             rt.busy = None
             rt.busy_reason = ""
             rt.created = since
-            rt.provisioning_time = since
             vm.properties["timeCreated"] = since.isoformat()
-            vm.properties["provisioningState"] = "Succeeded"
+            if rt.ledger is not None:
+                rt.ledger.created = since
+                rt.ledger.transitions.clear()
+                rt.ledger.record(since, size=rt.size.name)
+            set_provisioning(vm, "Succeeded", since)
             rt.set_power("running", since)
             if power != "running":
                 rt.set_power(power, since + timedelta(microseconds=1))

@@ -1,8 +1,10 @@
 """Microsoft.Network: NSGs, public IPs, NICs, virtual networks and subnets.
 
-Network PUTs finish at once (provisioningState Succeeded) and still hand out an Azure-AsyncOperation
-URL, as the network RP does; DELETEs answer 202 with Azure-AsyncOperation and Location
-(NetworkSecurityGroupDelete.json). Back-references (NIC -> VM, PIP -> ipConfiguration,
+A network PUT answers with provisioningState Updating and an Azure-AsyncOperation URL, and the resource
+reports Updating until that operation completes (after the profile's `network_put` time; at once in the
+instant profile, so a poller finishes at its first poll). DELETEs answer 202 with Azure-AsyncOperation and
+Location (NetworkSecurityGroupDelete.json) and report Deleting until theirs completes; a PUT meanwhile gets
+429 AnotherOperationInProgress. Back-references (NIC -> VM, PIP -> ipConfiguration,
 NSG -> NICs/subnets) are kept in `meta` and rendered on read."""
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from .bodies import strict_body
 from .context import SimContext
 from .errors import ArmError, not_found
 from .http import Request, Response, Router
 from .ids import parse_id, resource_id
 from .ipam import SubnetAddresses
-from .state import Resource
+from .state import Operation, Pending, Resource
 
 NSG = "Microsoft.Network/networkSecurityGroups"
 PIP = "Microsoft.Network/publicIPAddresses"
@@ -78,6 +82,7 @@ class Kind:
 class NetworkProvider:
     def __init__(self, ctx: SimContext) -> None:
         self.ctx = ctx
+        ctx.handlers["network"] = self._finish
         self.kinds = {
             NSG: Kind(NSG, "NetworkSecurityGroups", self._build_nsg, self._render_nsg, self._nsg_in_use, _noop),
             PIP: Kind(PIP, "PublicIPAddresses", self._build_pip, self._render_pip, self._pip_in_use, _noop),
@@ -128,13 +133,14 @@ class NetworkProvider:
 
     def _put_handler(self, kind: Kind) -> Callable[[Request, dict[str, str]], Response]:
         def handler(req: Request, p: dict[str, str]) -> Response:
+            body = strict_body(req, kind.type)
             group = self.ctx.require_group(p["sub"], p["rg"])
-            body = req.json_object()
             rid = self._id(kind, p, group)
             existing = self.store.get(rid)
+            if existing is not None and existing.properties.get("provisioningState") == "Deleting":
+                raise self._in_progress(req, existing)
             resource = self.upsert(kind.type, rid, body, req, existing)
-            op = self.ctx.store.new_operation("Microsoft.Network", resource.location, p["sub"], rid, self.ctx.now())
-            op.finish(self.ctx.now())
+            op = self._begin(resource, "network_put", "Updating")
             headers = self.ctx.op_headers(req, op, location=False)
             return Response.json(200 if existing else 201, kind.render(resource), headers)
 
@@ -189,11 +195,11 @@ class NetworkProvider:
 
     def _patch_handler(self, kind: Kind) -> Callable[[Request, dict[str, str]], Response]:
         def handler(req: Request, p: dict[str, str]) -> Response:
+            body = strict_body(req, kind.type, patch=True)
             group = self.ctx.require_group(p["sub"], p["rg"])
             resource = self.store.get(self._id(kind, p, group))
             if resource is None:
                 raise self._missing(kind, p)
-            body = req.json_object()
             if "tags" in body:
                 resource.body["tags"] = dict(body["tags"] or {})
             resource.body["etag"] = _etag()
@@ -207,14 +213,34 @@ class NetworkProvider:
             resource = self.store.get(self._id(kind, p, group))
             if resource is None:
                 return Response(204)
-            self.delete(resource)
-            op = self.ctx.store.new_operation(
-                "Microsoft.Network", resource.location, p["sub"], resource.id, self.ctx.now(), is_delete=True
-            )
-            op.finish(self.ctx.now())
+            pending = self.ctx.store.operations.get(resource.meta.get("operation") or "")
+            if resource.properties.get("provisioningState") == "Deleting" and pending is not None:
+                return Response(202, headers=self.ctx.op_headers(req, pending))
+            kind.before_delete(resource)
+            op = self._begin(resource, "network_delete", "Deleting", is_delete=True)
             return Response(202, headers=self.ctx.op_headers(req, op))
 
         return handler
+
+    def _begin(self, resource: Resource, kind: str, state: str, *, is_delete: bool = False) -> Operation:
+        """Report `state` until the operation's time is up, as the network RP does (PUT answers Updating)."""
+        return self.ctx.begin_operation(resource, "Microsoft.Network", kind, state, "network", is_delete=is_delete)
+
+    def _finish(self, pending: Pending, when: datetime) -> None:
+        self.ctx.settle_operation(pending, when, lambda gone: self.kinds[gone.type].after_delete(gone))
+
+    def _in_progress(self, req: Request, resource: Resource) -> ArmError:
+        # NRP answers 429 while an operation on the resource runs (https://github.com/Azure/bicep/issues/5132,
+        # https://github.com/Azure/azure-libraries-for-net/issues/1001).
+        op = self.ctx.store.operations[resource.meta["operation"]]
+        url = self.ctx.op_headers(req, op, location=False)["Azure-AsyncOperation"]
+        return ArmError(
+            429,
+            "AnotherOperationInProgress",
+            f"Another operation on this or dependent resource is in progress. To retrieve status of the operation "
+            f"use uri: {url}.",
+            headers={"Retry-After": str(max(op.retry_after, 1))},
+        )
 
     def delete(self, resource: Resource) -> None:
         kind = self.kinds[resource.type]
@@ -540,10 +566,15 @@ class NetworkProvider:
             raise ArmError(400, "InvalidAddressSpace", "The virtual network must have an address space.")
         for prefix in prefixes:
             _network(prefix)
+        keep_subnets = "subnets" not in props
         subnets = list(props.pop("subnets", None) or [])
         props.setdefault("virtualNetworkPeerings", [])
         props.setdefault("enableDdosProtection", False)
         res.body["properties"] = props
+        if keep_subnets and existing is not None:
+            # Since api-version 2023-09-01 a PUT without `subnets` leaves them as they are
+            # (techcommunity.microsoft.com/t5/azure-networking-blog/azure-virtual-network-now-supports-updates-without-subnet/ba-p/4067952).
+            return
         wanted = {str(s.get("name", "")).lower() for s in subnets}
         dropped = [old for old in (self._subnets_of(existing) if existing else []) if old.name.lower() not in wanted]
         for old in dropped:

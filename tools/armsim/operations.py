@@ -57,5 +57,5 @@ class OperationsProvider:
         return Response(204 if op.is_delete and op.provider == "Microsoft.Network" else 200)
 
     def _retry_after(self, op: Operation) -> dict[str, str]:
-        seconds = self.ctx.config.retry_after_seconds
+        seconds = op.retry_after or self.ctx.config.retry_after_seconds
         return {"Retry-After": str(seconds)} if seconds > 0 and op.status == "InProgress" else {}

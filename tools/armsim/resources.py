@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .bodies import strict_body
 from .context import GROUP_TYPE, SimContext
 from .errors import ArmError, group_not_found
 from .http import Request, Response, Router
@@ -60,7 +61,7 @@ class ResourcesProvider:
         return Response(204 if self.ctx.group(p["sub"], p["rg"]) else 404)
 
     def put(self, req: Request, p: dict[str, str]) -> Response:
-        body = req.json_object()
+        body = strict_body(req, GROUP_TYPE)
         location = body.get("location")
         if not location:
             raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
@@ -79,8 +80,8 @@ class ResourcesProvider:
         return Response.json(200, self.render(self.ctx.require_group(p["sub"], p["rg"])))
 
     def patch(self, req: Request, p: dict[str, str]) -> Response:
+        body = strict_body(req, GROUP_TYPE, patch=True)
         group = self.ctx.require_group(p["sub"], p["rg"])
-        body = req.json_object()
         if "tags" in body:
             group.body["tags"] = dict(body["tags"] or {})
         return Response.json(200, self.render(group))

@@ -14,7 +14,20 @@ from typing import Any
 
 from .errors import ArmError
 
-Event = Callable[[datetime], None]
+
+@dataclass
+class Pending:
+    """A change due at a simulator time, as data (so the world can be saved): `kind` names the handler that
+    applies it, `key` the resource, `operation` the async operation it completes."""
+
+    kind: str
+    key: str
+    operation: str
+    epoch: int = 0
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Pending, datetime], None]
 
 
 @dataclass
@@ -47,6 +60,7 @@ class Operation:
     start: datetime
     resource_id: str
     is_delete: bool = False
+    retry_after: int = 0
     status: str = "InProgress"
     end: datetime | None = None
     error: ArmError | None = None
@@ -60,15 +74,14 @@ class Operation:
 
 
 class Store:
-    def __init__(self) -> None:
-        self.clear()
-
-    def clear(self) -> None:
+    def __init__(self, handlers: dict[str, Handler]) -> None:
+        self.handlers = handlers
         self.resources: dict[str, Resource] = {}
         self._index: dict[str, list[str]] = {}
         self.operations: dict[str, Operation] = {}
-        self._events: list[tuple[datetime, int, Event]] = []
+        self.events: list[tuple[datetime, int, Pending]] = []
         self._seq = itertools.count()
+        self.applied = 0  # changes applied so far; the state file saves when this moves
 
     # Resources
 
@@ -127,18 +140,32 @@ class Store:
         now: datetime,
         *,
         is_delete: bool = False,
+        retry_after: int = 0,
     ) -> Operation:
-        op = Operation(str(uuid.uuid4()), provider, location, subscription, now, resource_id, is_delete)
+        op = Operation(str(uuid.uuid4()), provider, location, subscription, now, resource_id, is_delete, retry_after)
         self.operations[op.id] = op
         return op
 
     # Lazy time
 
-    def schedule(self, due: datetime, event: Event) -> None:
-        heapq.heappush(self._events, (due, next(self._seq), event))
+    def schedule(self, due: datetime, pending: Pending) -> None:
+        heapq.heappush(self.events, (due, next(self._seq), pending))
 
-    def tick(self, now: datetime) -> None:
-        """Apply every event that is due, in order, each at its own due time."""
-        while self._events and self._events[0][0] <= now:
-            due, _, event = heapq.heappop(self._events)
-            event(due)
+    def tick(self, now: datetime) -> int:
+        """Apply every change that is due, in order, each at its own due time; answers how many."""
+        applied = 0
+        while self.events and self.events[0][0] <= now:
+            due, _, pending = heapq.heappop(self.events)
+            self.handlers[pending.kind](pending, due)
+            applied += 1
+        self.applied += applied
+        return applied
+
+    def restore(
+        self, resources: list[Resource], operations: list[Operation], events: list[tuple[datetime, Pending]]
+    ) -> None:
+        for resource in resources:
+            self.put(resource)
+        self.operations = {op.id: op for op in operations}
+        for due, pending in events:
+            self.schedule(due, pending)

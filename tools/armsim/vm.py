@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from .clock import iso
+from .history import VmLedger
 from .sizes import VmSize
 from .state import Resource
 
@@ -47,14 +48,19 @@ class VmRuntime:
     pips: list[Child] = field(default_factory=list)
     os_disk: Child | None = None
     user_data: str | None = None
+    # osProfile.customData as sent; Azure never returns it (GET /_sim/vms/{name}/custom-data shows it).
+    custom_data: str | None = None
     # (time, running) at each change; metrics only report minutes when the guest was running.
     history: list[tuple[datetime, bool]] = field(default_factory=list)
+    ledger: VmLedger | None = None
 
     def set_power(self, state: str, when: datetime) -> None:
         self.power = state
         running = state in ("running",)
         if not self.history or self.history[-1][1] != running:
             self.history.append((when, running))
+        if self.ledger is not None:
+            self.ledger.record(when, power=state)
 
     def running_at(self, when: datetime) -> bool:
         pos = bisect.bisect_right(self.history, (when, True)) - 1
@@ -69,6 +75,14 @@ class VmRuntime:
 def runtime(vm: Resource) -> VmRuntime:
     rt: VmRuntime = vm.meta["vm"]
     return rt
+
+
+def set_provisioning(vm: Resource, state: str, when: datetime) -> None:
+    vm.properties["provisioningState"] = state
+    rt = runtime(vm)
+    rt.provisioning_time = when
+    if rt.ledger is not None:
+        rt.ledger.record(when, provisioning=state)
 
 
 def provisioning_status(vm: Resource) -> dict[str, Any]:
@@ -96,7 +110,7 @@ def statuses(vm: Resource) -> list[dict[str, Any]]:
     return [provisioning_status(vm)] + ([power] if power else [])
 
 
-def instance_view(vm: Resource, disk_name: str | None) -> dict[str, Any]:
+def instance_view(vm: Resource, disk_name: str | None, extensions: list[dict[str, Any]]) -> dict[str, Any]:
     rt = runtime(vm)
     view: dict[str, Any] = {"computerName": vm.properties.get("osProfile", {}).get("computerName", vm.name)}
     if rt.power == "running":
@@ -113,7 +127,14 @@ def instance_view(vm: Resource, disk_name: str | None) -> dict[str, Any]:
                     "time": iso(rt.history[-1][0]) if rt.history else None,
                 }
             ],
-            "extensionHandlers": [],
+            "extensionHandlers": [
+                {
+                    "type": ext["type"],
+                    "typeHandlerVersion": ext["typeHandlerVersion"],
+                    "status": {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Ready"},
+                }
+                for ext in extensions
+            ],
         }
     if disk_name:
         when = rt.created.isoformat()
@@ -130,6 +151,8 @@ def instance_view(vm: Resource, disk_name: str | None) -> dict[str, Any]:
                 ],
             }
         ]
+    if extensions:
+        view["extensions"] = extensions
     view["hyperVGeneration"] = "V2"
     view["statuses"] = statuses(vm)
     return view
