@@ -36,7 +36,7 @@ from shared.core.models import (
     VmState,
     VmView,
 )
-from shared.core.observations import ArmError, ObservedVm
+from shared.core.observations import ArmError, ObservedVm, ours
 from shared.core.policy import Policy, check_create, check_quota, default_cidrs, usage
 from shared.core.prices import PriceKey, Prices, load_catalogue
 from shared.core.problems import FieldProblem, Problem, not_found
@@ -159,7 +159,7 @@ def refresh(svc: Services, record: VmRecord) -> VmRecord:
         return record
     arm = svc.arm
     vm = arm.get_vm(record.name)
-    nsg_present = arm.nsg_owner(record.name) == record.id if vm is None else None
+    nsg_present = arm.nsg_owner(record.name) == record.id if ours(record.id, vm) is None else None
     step = reconcile(record, vm, nsg_present, svc.clock())
     updated = step.record
     if (

@@ -247,7 +247,7 @@ def settle(svc: Services, record: VmRecord) -> None:
     if fresh is None or fresh.id != record.id:
         return
     vm = svc.arm.get_vm(record.name)
-    nsg_present = svc.arm.nsg_owner(record.name) == record.id if vm is None else None
+    nsg_present = svc.arm.nsg_owner(record.name) == record.id if ours(record.id, vm) is None else None
     moved = reconcile(fresh, vm, nsg_present, svc.clock())
     if moved.record != fresh:
         with contextlib.suppress(Stale):

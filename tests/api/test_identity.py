@@ -126,8 +126,9 @@ def test_cross_user_matrix(
         assert denied.status_code == 404, denied.text
 
     def ready() -> None:
-        # Put the VM where the action changes something, so each actor's call is a real action.
-        state = api.get(f"/vms/{vm_name}").json()["state"]
+        # Put the VM where the action changes something, so each actor's call is a real action. Actions run on
+        # the queue worker: let the last one settle first.
+        state = wait_for_state(api, vm_name, "Running", "Stopped")["state"]
         if path == "/start" and state != "Stopped":
             assert api.post(f"/vms/{vm_name}/stop").status_code == 202
             wait_for_state(api, vm_name, "Stopped")

@@ -12,9 +12,11 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.compute.models import VirtualMachine
 from azure.mgmt.network.models import NetworkSecurityGroup
 
-from shared.cloud import nsg_body as product_nsg_body
-from shared.cloud import vm_body as product_vm_body
-from shared.models import ImagePreset
+from shared.azure.arm import nsg_body as product_nsg_body
+from shared.azure.arm import vm_body as product_vm_body
+from shared.core import passwords
+from shared.core.cloudinit import cloud_config, custom_data
+from shared.core.models import ImagePreset
 from shared.settings import Settings
 from tests.support.factories import vm_record
 
@@ -132,16 +134,21 @@ def test_product_bodies_are_accepted(arm: ArmEnv) -> None:
             "DSVM_LOCATION": arm.location,
             "DSVM_SUBNET_ID": arm.subnet_id,
             "DSVM_TABLES_CONNECTION": "UseDevelopmentStorage=true",
+            "DSVM_QUEUE": "UseDevelopmentStorage=true",
         }
     )
     for image, password in ((ImagePreset.DSVM_UBUNTU_2204, None), (ImagePreset.UBUNTU_2204, "Str0ng!Passw0rd")):
         record = vm_record(now, now + timedelta(hours=8), name=f"prod-{image.name.lower()[:4]}", image=image,
-                           ssh_public_key=SSH_KEY)  # fmt: skip
+                           ssh_public_key=SSH_KEY, password_auth=password is not None)  # fmt: skip
+        config = cloud_config(record.admin_username, passwords.linux_hash(password) if password else None)
+        throwaway = passwords.generate() if password else None
         arm.network.network_security_groups.begin_create_or_update(
             arm.resource_group, f"{record.name}-nsg", NetworkSecurityGroup(product_nsg_body(record))
         ).result()
         vm = arm.compute.virtual_machines.begin_create_or_update(
-            arm.resource_group, record.name, VirtualMachine(product_vm_body(record, settings, password))
+            arm.resource_group,
+            record.name,
+            VirtualMachine(product_vm_body(record, settings, custom_data(config), throwaway)),
         ).result()
         assert vm.provisioning_state == "Succeeded"
         arm.compute.virtual_machines.begin_delete(arm.resource_group, record.name).result()
