@@ -11,7 +11,7 @@ from datetime import datetime
 from shared.azure.arm import Arm
 from shared.azure.queue import WorkQueue
 from shared.azure.tables import Store
-from shared.clock import utcnow
+from shared.clock import clock_for, utcnow
 from shared.core.policy import Policy, PolicyOverride, effective
 from shared.settings import Settings
 
@@ -64,7 +64,8 @@ class ServiceHolder:
             with self._lock:
                 if self._services is None:
                     settings = self.settings
-                    store = Store.from_settings(settings, utcnow)
+                    clock = clock_for(settings.clock_url, settings.arm_ca_bundle)
+                    store = Store.from_settings(settings, clock)
                     store.ensure_tables()
                     queue = WorkQueue(settings)
                     if settings.queue_connection:
@@ -72,5 +73,5 @@ class ServiceHolder:
                         # identity may not create them.
                         queue.ensure()
                     arm = Arm(settings, patient=self.patient)
-                    self._services = Services(settings=settings, store=store, arm=arm, queue=queue, clock=utcnow)
+                    self._services = Services(settings=settings, store=store, arm=arm, queue=queue, clock=clock)
         return self._services

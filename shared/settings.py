@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # The user-assigned managed identity (also read by azure-identity itself).
     azure_client_id: str | None = Field(default=None, alias="AZURE_CLIENT_ID")
 
+    # Local stack and tests only: take the time from this URL (the ARM simulator's /_sim/clock, trusted with
+    # ARM_CA_BUNDLE) instead of the system clock, so a whole stack runs in the simulator's time.
+    clock_url: str | None = Field(default=None, alias="DSVM_CLOCK_URL")
+
     # Identity.
     easy_auth_enabled: bool = Field(default=False, alias="DSVM_EASY_AUTH")
     admin_role: str = Field(default="DSVM.Admin", alias="DSVM_ADMIN_ROLE")
