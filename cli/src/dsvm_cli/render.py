@@ -45,17 +45,18 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def span(seconds: float) -> str:
-    seconds = int(abs(seconds))
-    days, rest = divmod(seconds, 86400)
+    """A duration as a person says it: 45s, 12m, 2h, 2h 5m, 3d 4h (to the nearest minute past one)."""
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    days, rest = divmod(round(seconds / 60) * 60, 86400)
     hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
+    minutes = rest // 60
     if days:
-        return f"{days}d {hours}h"
+        return f"{days}d {hours}h" if hours else f"{days}d"
     if hours:
-        return f"{hours}h {minutes}m"
-    if minutes:
-        return f"{minutes}m"
-    return f"{secs}s"
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    return f"{minutes}m"
 
 
 def relative(moment: datetime, now: datetime) -> str:

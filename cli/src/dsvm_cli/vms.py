@@ -210,7 +210,7 @@ def create(
     if not wait:
         accepted(out, {**created, **extra}, "create")
         return
-    finish(out, name, settle(api, name, "create", timeout), "create", extra)
+    finish(out, name, settle(api, name, "create", timeout, created.get("state")), "create", extra)
 
 
 @click.command()
@@ -230,8 +230,8 @@ def power(action: str, name: str, wait: bool, timeout: int, output: str) -> None
     if not wait:
         accepted(out, api.json(method, path), action)
         return
-    send_when_ready(api, method, path, name, timeout)
-    finish(out, name, settle(api, name, action, timeout), action)
+    answer = send_when_ready(api, method, path, name, timeout).json()
+    finish(out, name, settle(api, name, action, timeout, answer.get("state")), action)
 
 
 def power_command(action: str, summary: str) -> click.Command:

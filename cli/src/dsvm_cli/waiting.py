@@ -124,13 +124,16 @@ def send_when_ready(api: Api, method: str, path: str, name: str, timeout: float,
             ) from None
 
 
-def settle(api: Api, name: str, what: str, timeout: float) -> dict[str, Any] | None:
-    """The VM once settled, or None when it is gone (a finished delete)."""
+def settle(api: Api, name: str, what: str, timeout: float, accepted: str | None = None) -> dict[str, Any] | None:
+    """The VM once settled, or None when it is gone (a finished delete). `accepted` is the state the
+    action's answer showed, said first."""
     interval = FIRST_POLL_SECONDS
     failures = 0
-    state: str | None = None
+    state = accepted
     with Progress(name) as progress:
         try:
+            if accepted:
+                progress.say(accepted)
             while True:
                 try:
                     response = api.send("GET", f"vms/{name}")
