@@ -15,8 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.store import Store
-from tests.conftest import issue
+from tests.conftest import Store, issue
 from tests.support.keys import ed25519_key
 from tools.devstack import ROOT, Stack
 

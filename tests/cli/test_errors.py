@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.store import Store
 from tests.cli.conftest import Dsvm
+from tests.conftest import Store
 from tests.support.keys import rsa_key
 from tools.devstack import free_port
 

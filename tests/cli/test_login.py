@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.store import Store
 from tests.cli.conftest import Dsvm
-from tests.conftest import issue
+from tests.conftest import Store, issue
 from tools.devstack import Stack, free_port
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -177,3 +178,40 @@ def test_help_needs_no_login_and_lists_commands_by_purpose(home: Path) -> None:
     sections = [line for line in result.stdout.splitlines() if line.endswith(":") and not line.startswith(" ")]
     assert sections[1:] == ["Options:", "VMs:", "Reach a VM:", "Money:", "You:", "Admins:", "Shell:"][1:]
     assert "Exit codes" in result.stdout
+
+
+def test_a_busy_answer_is_waited_out_as_retry_after_says(dsvm: Dsvm, vm_name: str) -> None:
+    created(dsvm, vm_name)
+    busy, drained = threading.Event(), threading.Event()
+    busy.set()
+
+    def spend_the_rate_limit() -> None:
+        # Keeps the caller's bucket empty, so the CLI's stop is answered 429 with Retry-After.
+        with httpx.Client(base_url=str(dsvm.api_url), headers={"Authorization": f"Bearer {dsvm.token}"}) as api:
+            while busy.is_set():
+                # Counted against the caller like any change, and leaves our VM alone.
+                if api.post("/vms/no-such-vm/snooze", json={"hours": 1}).status_code == 429:
+                    drained.set()
+
+    spender = threading.Thread(target=spend_the_rate_limit)
+    spender.start()
+    try:
+        assert drained.wait(timeout=60)
+        process = subprocess.Popen(
+            [str(DSVM), "stop", vm_name],
+            cwd=dsvm.home,
+            env=dsvm.environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stderr is not None
+        first = process.stderr.readline()
+    finally:
+        busy.clear()
+        spender.join()
+    assert "Too Many Requests" in first or "At most" in first, first
+    assert "trying again in" in first
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert f"{vm_name}: Stopped" in err and "compute billing has stopped" in out

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,16 +84,16 @@ def read_login() -> dict[str, str]:
     return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
 
 
-def sources() -> list[tuple[str, dict[str, str]]]:
-    """(name, {"api"?, "token"?}) from the most to the least specific."""
-    found = [("DSVM_API", {"api": os.environ.get("DSVM_API", ""), "token": os.environ.get("DSVM_TOKEN", "")})]
+def sources() -> Iterator[tuple[str, dict[str, str]]]:
+    """(name, {"api"?, "token"?}) from the most to the least specific, each read only when asked for."""
+    yield "DSVM_API", {"api": os.environ.get("DSVM_API", ""), "token": os.environ.get("DSVM_TOKEN", "")}
     env_file = find_devstack_env(Path.cwd())
     if env_file is not None:
+        values: dict[str, str] = {}
         with contextlib.suppress(OSError):
             values = parse_env_file(env_file.read_text())
-            found.append((str(env_file), {"api": values.get("DSVM_API", ""), "token": values.get("DSVM_TOKEN", "")}))
-    found.append((str(login_path()), read_login()))
-    return found
+        yield str(env_file), {"api": values.get("DSVM_API", ""), "token": values.get("DSVM_TOKEN", "")}
+    yield str(login_path()), read_login()
 
 
 def current() -> Login:
