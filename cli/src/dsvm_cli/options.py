@@ -14,7 +14,7 @@ from dsvm_cli.client import Api
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_TIMEOUT_SECONDS = 1800  # a Data Science VM image takes minutes to provision; Azure allows far longer
+DEFAULT_TIMEOUT_SECONDS = 1800  # generous for a create; a wait that ends early leaves the operation going on
 MAX_TIMEOUT_SECONDS = 86400
 COMPLETION_SECONDS = 3.0
 
