@@ -63,6 +63,19 @@ class Dsvm:
             env=self.environment(env),
         )
 
+    def start(self, *args: str) -> tuple[subprocess.Popen[str], str]:
+        """Started in the background, once it has written its first line on stderr (returned)."""
+        process = subprocess.Popen(
+            [str(DSVM), *args],
+            cwd=self.home,
+            env=self.environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stderr is not None
+        return process, process.stderr.readline()
+
     def environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("DSVM_", "XDG_", "EDITOR", "VISUAL"))}
         base |= {"HOME": str(self.home), "XDG_CONFIG_HOME": str(self.home / ".config"), "NO_COLOR": "1"}

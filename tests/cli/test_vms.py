@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from tests.cli.conftest import DSVM, Dsvm
+from tests.cli.conftest import Dsvm
 from tests.support.polling import wait_for_state
 
 
@@ -115,16 +115,8 @@ def test_snooze_and_events(dsvm: Dsvm, vm_name: str) -> None:
 
 def test_ctrl_c_stops_waiting_not_the_create(dsvm: Dsvm, sim: httpx.Client, vm_name: str) -> None:
     sim.patch("/config", json={"provision_seconds": 600}).raise_for_status()
-    process = subprocess.Popen(
-        [str(DSVM), "create", vm_name, "--size", "Standard_D4s_v5"],
-        cwd=dsvm.home,
-        env=dsvm.environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    first = process.stderr.readline()  # the first state line: the create was accepted and the wait began
+    process, first = dsvm.start("create", vm_name, "--size", "Standard_D4s_v5")
+    # The first state line: the create was accepted and the wait began.
     assert f"{vm_name}: Creating" in first, first
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
@@ -197,16 +189,7 @@ def test_a_busy_answer_is_waited_out_as_retry_after_says(dsvm: Dsvm, vm_name: st
     spender.start()
     try:
         assert drained.wait(timeout=60)
-        process = subprocess.Popen(
-            [str(DSVM), "stop", vm_name],
-            cwd=dsvm.home,
-            env=dsvm.environment(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert process.stderr is not None
-        first = process.stderr.readline()
+        process, first = dsvm.start("stop", vm_name)
     finally:
         busy.clear()
         spender.join()
