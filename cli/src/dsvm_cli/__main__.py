@@ -1,0 +1,3 @@
+from dsvm_cli.main import main
+
+raise SystemExit(main())
