@@ -126,14 +126,16 @@ def clear(store: Store) -> None:
 
 def tag_and_load(settings: Settings, sim: httpx.Client, items: list[VmRecord], cpu: float) -> None:
     """Tag each VM as the product tags its own, and give it a CPU and network load."""
-    compute = Arm(settings).compute
+    arm = Arm(settings)
+    compute = arm.compute
 
     def one(record: VmRecord) -> None:
         compute.virtual_machines.begin_update(
             settings.resource_group, record.name, {"tags": arm_tags(record)}, polling=False
         )
-        load = {"cpu_percent": cpu, "network_in_bytes_per_min": 10**7 if cpu else 0}
-        sim.put(f"/load/{record.name}", json=load).raise_for_status()
+        # By id: the simulator finds a VM by name with a scan of every resource.
+        load = {"id": arm.vm_id(record.name), "cpu_percent": cpu, "network_in_bytes_per_min": 10**7 if cpu else 0}
+        sim.post("/load", json=load).raise_for_status()
 
     with ThreadPoolExecutor(max_workers=SETUP_THREADS) as pool:
         list(pool.map(one, items))
