@@ -2,7 +2,7 @@
 
 Starts the simulator (throttling off), creates one VM, then measures GET VM requests per second
 with 1 and 8 concurrent clients (one client per thread), plus bulk creation and a paged
-statusOnly list-all over 10,000 VMs. Prints one JSON object.
+statusOnly list-all over 10,000 VMs. Prints one JSON object; exits 1 if a check fails.
 
     .venv/bin/python bench/armsim.py [--seconds 5] [--vms 10000]
 """
@@ -84,8 +84,12 @@ def main() -> int:
         results["get_vm_ms_at_scale"] = round((time.monotonic() - started) * 1000, 1)
         client.close()
         control.close()
+    # The subscription holds the bulk VMs and the one GET was measured on.
+    results["checks"] = {
+        f"list-all returns all {args.vms + 1} VMs": results["list_all_status_only_vms"] == args.vms + 1
+    }
     print(json.dumps(results))
-    return 0
+    return 0 if all(results["checks"].values()) else 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from typing import Annotated
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.core.policy import Hours, OsDiskGb, Regions, Sizes, SnoozeHours, Usd, VcpuCount, VmCount
+
 ARM_PUBLIC_ENDPOINT = "https://management.azure.com"
 
 
@@ -66,8 +68,8 @@ class Settings(BaseSettings):
     easy_auth_enabled: bool = Field(default=False, alias="DSVM_EASY_AUTH")
     admin_role: str = Field(default="DSVM.Admin", alias="DSVM_ADMIN_ROLE")
 
-    # Policy defaults (an admin-editable copy lives in Table storage).
-    allowed_sizes: Annotated[list[str], NoDecode] = Field(
+    # Policy defaults (an admin-editable copy lives in Table storage), within the policy's own bounds.
+    allowed_sizes: Annotated[Sizes, NoDecode] = Field(
         default=[
             "Standard_D2s_v5",
             "Standard_D4s_v5",
@@ -83,16 +85,16 @@ class Settings(BaseSettings):
         ],
         alias="DSVM_ALLOWED_SIZES",
     )
-    max_os_disk_gb: int = Field(default=1024, alias="DSVM_MAX_OS_DISK_GB", ge=30, le=4095)
-    max_ttl_hours: int = Field(default=24 * 14, alias="DSVM_MAX_TTL_HOURS", ge=1, le=24 * 366)
-    default_ttl_hours: int = Field(default=12, alias="DSVM_DEFAULT_TTL_HOURS", ge=1, le=24 * 366)
-    max_budget_usd: float = Field(default=1000.0, alias="DSVM_MAX_BUDGET_USD", gt=0)
+    max_os_disk_gb: OsDiskGb = Field(default=1024, alias="DSVM_MAX_OS_DISK_GB")
+    max_ttl_hours: Hours = Field(default=24 * 14, alias="DSVM_MAX_TTL_HOURS")
+    default_ttl_hours: Hours = Field(default=12, alias="DSVM_DEFAULT_TTL_HOURS")
+    max_budget_usd: Usd = Field(default=1000.0, alias="DSVM_MAX_BUDGET_USD")
     allow_open_cidr: bool = Field(default=False, alias="DSVM_ALLOW_OPEN_CIDR")
-    max_snooze_hours: int = Field(default=12, alias="DSVM_MAX_SNOOZE_HOURS", ge=1, le=7 * 24)
-    allowed_regions: Annotated[list[str], NoDecode] = Field(default=[], alias="DSVM_ALLOWED_REGIONS")
-    max_vms_per_user: int = Field(default=5, alias="DSVM_MAX_VMS_PER_USER", ge=0)
-    max_vcpus_per_user: int = Field(default=64, alias="DSVM_MAX_VCPUS_PER_USER", ge=0)
-    monthly_budget_usd: float = Field(default=500.0, alias="DSVM_MONTHLY_BUDGET_USD", gt=0)
+    max_snooze_hours: SnoozeHours = Field(default=12, alias="DSVM_MAX_SNOOZE_HOURS")
+    allowed_regions: Annotated[Regions, NoDecode] = Field(default=[], alias="DSVM_ALLOWED_REGIONS")
+    max_vms_per_user: VmCount = Field(default=5, alias="DSVM_MAX_VMS_PER_USER")
+    max_vcpus_per_user: VcpuCount = Field(default=64, alias="DSVM_MAX_VCPUS_PER_USER")
+    monthly_budget_usd: Usd = Field(default=500.0, alias="DSVM_MONTHLY_BUDGET_USD")
     rate_limit_per_minute: int = Field(default=30, alias="DSVM_RATE_LIMIT_PER_MINUTE", ge=1)
 
     # Sweeper.

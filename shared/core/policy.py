@@ -8,14 +8,28 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.core.models import IMAGE_OS_DISK_GB, MAX_HOURS, MAX_USD, CreateVm, DiskType, VmRecord, VmState
-from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 # Upper bound of every count limit (the hour and money bounds are the models').
 MAX_COUNT = 10_000
+
+# The bounds of each limit, shared by the policy, its overrides and the settings that give its defaults
+# (so a setting the policy would refuse stops the app at start, naming the setting).
+Sizes = Annotated[list[str], Field(min_length=1, max_length=200)]
+Regions = Annotated[list[str], Field(max_length=50)]
+OsDiskGb = Annotated[int, Field(ge=30, le=4095)]
+Hours = Annotated[int, Field(ge=1, le=MAX_HOURS)]
+Usd = Annotated[float, Field(gt=0, le=MAX_USD)]
+VmCount = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+VcpuCount = Annotated[int, Field(ge=0, le=MAX_COUNT * 100)]
+SnoozeHours = Annotated[int, Field(ge=1, le=7 * 24)]
 # Widest source range a VM may open its ports to unless policy allows open CIDRs.
 WIDEST_PREFIX = 16
 # States whose VM holds (or is about to hold) compute: they count against a user's quota.
@@ -48,18 +62,18 @@ class Policy(BaseModel):
         },
     )
 
-    allowed_sizes: list[str] = Field(min_length=1, max_length=200)
-    allowed_regions: list[str] = Field(default_factory=list, max_length=50, description="Empty: any region")
+    allowed_sizes: Sizes
+    allowed_regions: Regions = Field(default_factory=list, description="Empty: any region")
     allowed_disk_types: list[DiskType] = Field(default_factory=lambda: list(DiskType), min_length=1)
-    max_os_disk_gb: int = Field(ge=30, le=4095)
-    default_ttl_hours: int = Field(ge=1, le=MAX_HOURS)
-    max_ttl_hours: int = Field(ge=1, le=MAX_HOURS)
-    max_budget_usd: float = Field(gt=0, le=MAX_USD, description="Largest budget_usd one VM may carry")
-    monthly_budget_usd: float = Field(gt=0, le=MAX_USD, description="What one person's VMs may cost per calendar month")
-    max_vms_per_user: int = Field(ge=0, le=MAX_COUNT)
-    max_vcpus_per_user: int = Field(ge=0, le=MAX_COUNT * 100)
+    max_os_disk_gb: OsDiskGb
+    default_ttl_hours: Hours
+    max_ttl_hours: Hours
+    max_budget_usd: Usd = Field(description="Largest budget_usd one VM may carry")
+    monthly_budget_usd: Usd = Field(description="What one person's VMs may cost per calendar month")
+    max_vms_per_user: VmCount
+    max_vcpus_per_user: VcpuCount
     allow_open_cidr: bool = Field(description="Allow source ranges wider than /16, including 0.0.0.0/0")
-    max_snooze_hours: int = Field(ge=1, le=7 * 24)
+    max_snooze_hours: SnoozeHours
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -87,15 +101,15 @@ class PolicyOverride(BaseModel):
         json_schema_extra={"examples": [{"max_vms_per_user": 10, "monthly_budget_usd": 2000}]},
     )
 
-    allowed_sizes: list[str] | None = Field(default=None, min_length=1, max_length=200)
-    max_os_disk_gb: int | None = Field(default=None, ge=30, le=4095)
-    max_ttl_hours: int | None = Field(default=None, ge=1, le=MAX_HOURS)
-    max_budget_usd: float | None = Field(default=None, gt=0, le=MAX_USD)
-    monthly_budget_usd: float | None = Field(default=None, gt=0, le=MAX_USD)
-    max_vms_per_user: int | None = Field(default=None, ge=0, le=MAX_COUNT)
-    max_vcpus_per_user: int | None = Field(default=None, ge=0, le=MAX_COUNT * 100)
+    allowed_sizes: Sizes | None = None
+    max_os_disk_gb: OsDiskGb | None = None
+    max_ttl_hours: Hours | None = None
+    max_budget_usd: Usd | None = None
+    monthly_budget_usd: Usd | None = None
+    max_vms_per_user: VmCount | None = None
+    max_vcpus_per_user: VcpuCount | None = None
     allow_open_cidr: bool | None = None
-    max_snooze_hours: int | None = Field(default=None, ge=1, le=7 * 24)
+    max_snooze_hours: SnoozeHours | None = None
 
 
 def effective(policy: Policy, override: PolicyOverride | None) -> Policy:
