@@ -1,13 +1,7 @@
-"""The local stack: Azurite (tables), the ARM simulator and the API under uvicorn, on one machine.
-
-`python -m tools.devstack` (what `make dev` runs) starts all of it in the foreground on the contract ports,
-writes `.devstack/env`, and stops every process on Ctrl-C or SIGTERM. The test fixtures use the same
-pieces on free ports.
-"""
+"""The pieces of the local stack: processes on given ports, the settings that point the API at them."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import signal
@@ -15,14 +9,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000d5a1"
 RESOURCE_GROUP = "rg-dsvm-workload"
@@ -202,67 +195,3 @@ class Stack:
         for service in reversed(self.services):
             service.stop()
         self.services.clear()
-
-
-@contextlib.contextmanager
-def running(stack: Stack) -> Iterator[Stack]:
-    try:
-        yield stack
-    finally:
-        stack.stop()
-
-
-def write_env(stack: Stack, token: str) -> Path:
-    values = {
-        "DSVM_API": stack.api_url,
-        "DSVM_TOKEN": token,
-        "ARMSIM_URL": stack.arm_url,
-        "ARMSIM_CA": str(stack.arm_ca),
-        **stack.app_env(),
-    }
-    path = stack.state_dir / "env"
-    path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
-    path.chmod(0o600)
-    return path
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.devstack", description=__doc__)
-    parser.add_argument("--state-dir", type=Path, default=ROOT / ".devstack")
-    parser.add_argument("--user", default="dev@example.com", help="the bootstrap admin the token is issued to")
-    parser.add_argument("--sweep-every", type=float, default=30.0, help="seconds between sweeper passes")
-    args = parser.parse_args(argv)
-    args.state_dir.mkdir(parents=True, exist_ok=True)
-
-    def on_term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    stack = Stack(args.state_dir, tables_port=10002, arm_port=8443, api_port=7071)
-    with running(stack):
-        try:
-            stack.start_tables()
-            stack.start_arm()
-            stack.start_api()
-            stack.start_sweeper(args.sweep_every)
-            env_path = write_env(stack, stack.issue_token(args.user, admin=True))
-            health = httpx.get(f"{stack.api_url}/health", timeout=30)
-            print(f"API        {stack.api_url}  (health: {health.status_code})")
-            print(f"ARM sim    {stack.arm_url}  (CA {stack.arm_ca})")
-            print(f"Tables     http://127.0.0.1:{stack.tables_port}/devstoreaccount1")
-            print(f"Sweeper    every {args.sweep_every:g} s (make sweep runs one pass now)")
-            print(f"Settings   {env_path}  (source it: set -a; . {env_path}; set +a)")
-            print("Logs       " + ", ".join(str(args.state_dir / f"{s.name}.log") for s in stack.services))
-            print("Ctrl-C stops everything.", flush=True)
-            while all(s.process.poll() is None for s in stack.services):
-                time.sleep(0.5)
-            dead = [s.name for s in stack.services if s.process.poll() is not None]
-            print(f"stopped: {', '.join(dead)} exited; see its log", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("stopping", file=sys.stderr)
-            return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
