@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from . import envfile
 from .stack import ROOT, Stack
 
 
@@ -24,20 +25,6 @@ def running(stack: Stack) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
-
-
-def write_env(stack: Stack, token: str) -> Path:
-    values = {
-        "DSVM_API": stack.api_url,
-        "DSVM_TOKEN": token,
-        "ARMSIM_URL": stack.arm_url,
-        "ARMSIM_CA": str(stack.arm_ca),
-        **stack.app_env(),
-    }
-    path = stack.state_dir / "env"
-    path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
-    path.chmod(0o600)
-    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.start_arm()
             stack.start_api()
             stack.start_sweeper(args.sweep_every)
-            env_path = write_env(stack, stack.issue_token(args.user, admin=True))
+            env_path = stack.state_dir / "env"
+            envfile.write(env_path, stack.dev_env(stack.issue_token(args.user, admin=True)))
             health = httpx.get(f"{stack.api_url}/health", timeout=30)
             print(f"API        {stack.api_url}  (health: {health.status_code})")
             print(f"ARM sim    {stack.arm_url}  (CA {stack.arm_ca})")

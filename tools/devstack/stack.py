@@ -123,6 +123,16 @@ class Stack:
             "PRICES_URL": "",
         }
 
+    def dev_env(self, token: str) -> dict[str, str]:
+        """What `.devstack/env` holds: where the API is, a token for it, and the app's settings."""
+        return {
+            "DSVM_API": self.api_url,
+            "DSVM_TOKEN": token,
+            "ARMSIM_URL": self.arm_url,
+            "ARMSIM_CA": str(self.arm_ca),
+            **self.app_env(),
+        }
+
     def start_tables(self, in_memory: bool = False) -> None:
         data = self.state_dir / "azurite"
         data.mkdir(parents=True, exist_ok=True)
