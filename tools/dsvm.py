@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import urllib.error
 import urllib.parse
@@ -30,9 +31,11 @@ ENV_FILE = Path(__file__).resolve().parent.parent / ".devstack" / "env"
 def config() -> tuple[str, str]:
     values = dict(os.environ)
     if ("DSVM_API" not in values or "DSVM_TOKEN" not in values) and ENV_FILE.exists():
+        # Values are shell-quoted (KEY='value'); shlex undoes the quoting as sh does.
         for line in ENV_FILE.read_text().splitlines():
-            key, _, value = line.partition("=")
-            values.setdefault(key, value)
+            for word in shlex.split(line, comments=True):
+                key, _, value = word.partition("=")
+                values.setdefault(key, value)
     if "DSVM_API" not in values or "DSVM_TOKEN" not in values:
         raise SystemExit("set DSVM_API and DSVM_TOKEN (or run `make dev`, which writes .devstack/env)")
     return values["DSVM_API"].rstrip("/"), values["DSVM_TOKEN"]
