@@ -25,7 +25,7 @@ from shared.auth import issue_token  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.store import Store  # noqa: E402
 from tests.support.keys import ed25519_key  # noqa: E402
-from tools.devstack import PYTHON, Stack, free_port  # noqa: E402
+from tools.devstack import PYTHON, Stack  # noqa: E402
 
 # Limits out of the way: this measures the path, not the guardrails.
 BENCH_ENV = {
@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as state:
-        stack = Stack(Path(state), tables_port=free_port(), arm_port=free_port(), api_port=free_port())
+        stack = Stack.on_free_ports(Path(state))
         try:
             stack.start_tables(in_memory=True)
             stack.start_arm("--no-throttle", "--provision-seconds", "0", "--transition-seconds", "0")

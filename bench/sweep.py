@@ -36,7 +36,7 @@ from shared.operations import Services  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.store import Store, _record_entity  # noqa: E402
 from shared.sweeper import sweep  # noqa: E402
-from tools.devstack import Stack, free_port  # noqa: E402
+from tools.devstack import Stack  # noqa: E402
 
 SIZE = "Standard_D2s_v5"
 
@@ -168,7 +168,7 @@ def main() -> None:
     # Records last written 5 minutes ago, as in steady state; a pass writes only what changed.
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as state:
-        stack = Stack(Path(state), tables_port=free_port(), arm_port=free_port(), api_port=free_port())
+        stack = Stack.on_free_ports(Path(state))
         try:
             stack.start_tables(in_memory=True)
             stack.start_arm("--throttle")

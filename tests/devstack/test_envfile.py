@@ -52,7 +52,7 @@ def sourced(shell: str, path: Path | None) -> dict[str, str]:
 
 def stack_values(tmp_path: Path) -> dict[str, str]:
     """The keys and values `make dev` writes, for a stack with made-up ports and subnet."""
-    stack = Stack(tmp_path, tables_port=10002, arm_port=8443, api_port=7071)
+    stack = Stack(tmp_path, tables_port=10002, arm_port=8443, api_port=7071, queue_port=10001)
     stack.subnet_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
     return stack.dev_env("dsvm_t0k'en")
 

@@ -39,10 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    stack = Stack(args.state_dir, tables_port=10002, arm_port=8443, api_port=7071)
+    stack = Stack(args.state_dir, tables_port=10002, arm_port=8443, api_port=7071, queue_port=10001)
     with running(stack):
         try:
             stack.start_tables()
+            stack.start_queue()
             stack.start_arm()
             stack.start_api()
             stack.start_sweeper(args.sweep_every)
@@ -51,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             health = httpx.get(f"{stack.api_url}/health", timeout=30)
             print(f"API        {stack.api_url}  (health: {health.status_code})")
             print(f"ARM sim    {stack.arm_url}  (CA {stack.arm_ca})")
-            print(f"Tables     http://127.0.0.1:{stack.tables_port}/devstoreaccount1")
+            print(f"Tables     {stack.tables_endpoint}")
+            print(f"Queue      {stack.queue_endpoint}")
             print(f"Sweeper    every {args.sweep_every:g} s (make sweep runs one pass now)")
             print(f"Settings   {env_path}  (source it: set -a; . {env_path}; set +a)")
             print("Logs       " + ", ".join(str(args.state_dir / f"{s.name}.log") for s in stack.services))

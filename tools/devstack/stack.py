@@ -22,12 +22,20 @@ RESOURCE_GROUP = "rg-dsvm-workload"
 LOCATION = "eastus"
 # Azurite's published development account key (the same in every Azurite install; not a secret).
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+AZURITE_ACCOUNT = f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY}"
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nobody listens on now, all different (each socket is held until every port is picked)."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -85,8 +93,14 @@ class Stack:
     tables_port: int
     arm_port: int
     api_port: int
+    queue_port: int
     services: list[Service] = field(default_factory=list)
     subnet_id: str = ""
+
+    @classmethod
+    def on_free_ports(cls, state_dir: Path) -> Stack:
+        tables, arm, api, queue = free_ports(4)
+        return cls(state_dir, tables_port=tables, arm_port=arm, api_port=api, queue_port=queue)
 
     @property
     def arm_url(self) -> str:
@@ -101,11 +115,20 @@ class Stack:
         return f"http://127.0.0.1:{self.api_port}/api"
 
     @property
+    def tables_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.tables_port}/devstoreaccount1"
+
+    @property
+    def queue_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.queue_port}/devstoreaccount1"
+
+    @property
     def tables_connection(self) -> str:
-        return (
-            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-            f"AccountKey={AZURITE_KEY};TableEndpoint=http://127.0.0.1:{self.tables_port}/devstoreaccount1"
-        )
+        return f"{AZURITE_ACCOUNT};TableEndpoint={self.tables_endpoint}"
+
+    @property
+    def queue_connection(self) -> str:
+        return f"{AZURITE_ACCOUNT};QueueEndpoint={self.queue_endpoint}"
 
     def app_env(self) -> dict[str, str]:
         """The API's settings (see shared/settings.py) for this stack."""
@@ -115,6 +138,7 @@ class Stack:
             "DSVM_LOCATION": LOCATION,
             "DSVM_SUBNET_ID": self.subnet_id,
             "DSVM_TABLES_CONNECTION": self.tables_connection,
+            "DSVM_QUEUE": self.queue_connection,
             "ARM_ENDPOINT": self.arm_url,
             "ARM_CA_BUNDLE": str(self.arm_ca),
             "ARM_POLLING_INTERVAL": "1",
@@ -134,21 +158,21 @@ class Stack:
         }
 
     def start_tables(self, in_memory: bool = False) -> None:
+        self._start_azurite("tables", "table", self.tables_port, in_memory)
+
+    def start_queue(self, in_memory: bool = False) -> None:
+        self._start_azurite("queue", "queue", self.queue_port, in_memory)
+
+    def _start_azurite(self, name: str, kind: str, port: int, in_memory: bool) -> None:
+        """One Azurite service from the pinned package; tables and queue share a data folder as `azurite` does."""
         data = self.state_dir / "azurite"
         data.mkdir(parents=True, exist_ok=True)
-        args = [
-            str(ROOT / "node_modules" / ".bin" / "azurite-table"),
-            "--tableHost",
-            "127.0.0.1",
-            "--tablePort",
-            str(self.tables_port),
-            "--disableTelemetry",
-            "--skipApiVersionCheck",
-        ]
+        args = [str(ROOT / "node_modules" / ".bin" / f"azurite-{kind}"), f"--{kind}Host", "127.0.0.1"]
+        args += [f"--{kind}Port", str(port), "--disableTelemetry", "--skipApiVersionCheck"]
         args += ["--inMemoryPersistence"] if in_memory else ["--location", str(data)]
-        service = spawn("azurite", args, self.state_dir / "azurite.log")
+        service = spawn(name, args, self.state_dir / f"{name}.log")
         self.services.append(service)
-        wait_for_port(self.tables_port, service.process)
+        wait_for_port(port, service.process)
 
     def start_arm(self, *extra: str) -> None:
         cert_dir = self.arm_ca.parent
