@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import httpx
@@ -110,11 +111,12 @@ def test_the_maintenance_command_works_with_the_file_sourced(stack: Stack, tmp_p
     """The README's `python -m shared.admin issue-token` after `set -a; . .devstack/env; set +a`."""
     path = tmp_path / "env"
     envfile.write(path, stack.dev_env("unused"))
+    user = f"Env-{uuid.uuid4().hex[:8]}@Example.com"  # the suite shares one store: a user of its own
     result = subprocess.run(
         [
             "sh",
             "-c",
-            f'set -a; . "{path}"; set +a; exec "$0" -m shared.admin issue-token --user Bea@Example.com',
+            f'set -a; . "{path}"; set +a; exec "$0" -m shared.admin issue-token --user {user}',
             PYTHON,
         ],
         cwd=ROOT,
@@ -127,7 +129,7 @@ def test_the_maintenance_command_works_with_the_file_sourced(stack: Stack, tmp_p
     assert result.returncode == 0, result.stderr
     me = httpx.get(f"{stack.api_url}/me", headers={"Authorization": f"Bearer {result.stdout.strip()}"}, timeout=30)
     assert me.status_code == 200
-    assert me.json()["user"] == "bea@example.com"
+    assert me.json()["user"] == user.lower()
 
 
 def test_an_unclosed_quote_is_named() -> None:
