@@ -15,6 +15,8 @@ from typing import IO
 
 import httpx
 
+from . import ports
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000d5a1"
@@ -38,16 +40,23 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+class ServiceFailed(RuntimeError):
+    """A service exited, or never listened on its port itself."""
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0, name: str = "") -> None:
+    """Until the process itself listens on the port: someone else's listener there is not our service."""
+    name = name or str(process.args)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
+            raise ServiceFailed(f"{name} exited with {process.returncode} before listening on port {port}")
+        if ports.listens(process.pid, port):
+            return
         time.sleep(0.05)
-    raise TimeoutError(f"nothing listened on port {port} within {timeout} s")
+    taken = ports.why_taken(port)
+    reason = f"; port {port} {taken}" if taken else ""
+    raise ServiceFailed(f"{name} (pid {process.pid}) did not listen on port {port} within {timeout:g} s{reason}")
 
 
 @dataclass
@@ -170,17 +179,13 @@ class Stack:
         args = [str(ROOT / "node_modules" / ".bin" / f"azurite-{kind}"), f"--{kind}Host", "127.0.0.1"]
         args += [f"--{kind}Port", str(port), "--disableTelemetry", "--skipApiVersionCheck"]
         args += ["--inMemoryPersistence"] if in_memory else ["--location", str(data)]
-        service = spawn(name, args, self.state_dir / f"{name}.log")
-        self.services.append(service)
-        wait_for_port(port, service.process)
+        self._serve(name, args, port)
 
     def start_arm(self, *extra: str) -> None:
         cert_dir = self.arm_ca.parent
         cert_dir.mkdir(parents=True, exist_ok=True)
         args = [PYTHON, "-m", "tools.armsim", "--host", "127.0.0.1", "--port", str(self.arm_port)]
-        service = spawn("armsim", [*args, "--cert-dir", str(cert_dir), *extra], self.state_dir / "armsim.log")
-        self.services.append(service)
-        wait_for_port(self.arm_port, service.process)
+        self._serve("armsim", [*args, "--cert-dir", str(cert_dir), *extra], self.arm_port)
         self.seed()
 
     def seed(self) -> None:
@@ -204,9 +209,13 @@ class Stack:
     def start_api(self, extra_env: dict[str, str] | None = None) -> None:
         args = [PYTHON, "-m", "uvicorn", "--factory", "shared.api:app_from_env"]
         args += ["--host", "127.0.0.1", "--port", str(self.api_port), "--log-level", "warning", "--no-access-log"]
-        service = spawn("api", args, self.state_dir / "api.log", {**self.app_env(), **(extra_env or {})})
+        self._serve("api", args, self.api_port, {**self.app_env(), **(extra_env or {})})
+
+    def _serve(self, name: str, args: list[str], port: int, env: dict[str, str] | None = None) -> None:
+        log = self.state_dir / f"{name}.log"
+        service = spawn(name, args, log, env)
         self.services.append(service)
-        wait_for_port(self.api_port, service.process)
+        wait_for_port(port, service.process, name=f"{name} (log {log})")
 
     def start_sweeper(self, every: float) -> None:
         """The same sweep the timer trigger runs in Azure, on a short loop."""
