@@ -1,7 +1,8 @@
 """`python -m tools.devstack` (what `make dev` runs): the whole stack in the foreground.
 
 Checks its ports first and names whoever holds a taken one; writes `.devstack/env`; stops every process it
-started on Ctrl-C or SIGTERM.
+started however it is stopped (Ctrl-C, SIGTERM once or repeatedly, SIGHUP, `timeout`). Its services also
+stop if it is killed outright: each gets SIGTERM from the kernel when it dies (see stack.spawn).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import httpx
 
 from . import envfile, ports
 from .stack import ROOT, ServiceFailed, Stack
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,19 @@ PORTS = (
     Port("Tables", "TABLES_PORT", 10002),
     Port("Queue", "QUEUE_PORT", 10001),
 )
+
+
+class Stopped(BaseException):
+    """A stop signal arrived (a BaseException, so no `except Exception` on the way swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+
+
+def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
+    # Later stop signals stay pending until exit: a second SIGTERM (make forwards one) must not cut the cleanup.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    raise Stopped(signum)
 
 
 def _say(text: str, stream: str = "stdout") -> None:
@@ -158,20 +174,18 @@ def main(argv: list[str] | None = None) -> int:
         api_port=args.api_port,
         queue_port=args.queue_port,
     )
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _on_stop_signal)
     try:
         return _serve(stack, args)
-    except KeyboardInterrupt:
-        _say("stopping", "stderr")
+    except Stopped as stopped:
+        _say(f"stopping ({stopped})", "stderr")
         return 0
     except ServiceFailed as exc:
         _say(f"devstack: {exc}; stopping the rest", "stderr")
         return 1
     finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         stack.stop()
         _say("stopped", "stderr")
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -25,6 +27,11 @@ LOCATION = "eastus"
 # Azurite's published development account key (the same in every Azurite install; not a secret).
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 AZURITE_ACCOUNT = f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY}"
+# Seconds a service has between SIGTERM and SIGKILL.
+STOP_GRACE = 10.0
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 
 def free_ports(count: int) -> list[int]:
@@ -59,25 +66,48 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
     raise ServiceFailed(f"{name} (pid {process.pid}) did not listen on port {port} within {timeout:g} s{reason}")
 
 
+def _dies_with(parent: int) -> Callable[[], None]:
+    """Run in the child before exec: the kernel sends it SIGTERM when the parent dies, even by SIGKILL.
+
+    PR_SET_PDEATHSIG survives exec and fires when the thread that forked exits (prctl(2),
+    https://man7.org/linux/man-pages/man2/prctl.2.html); services are only spawned from the main thread.
+    """
+
+    def in_child() -> None:
+        assert _libc is not None
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return in_child
+
+
 @dataclass
 class Service:
     name: str
     process: subprocess.Popen[bytes]
     log: IO[bytes] | None = None
 
-    def stop(self) -> None:
-        """Stop the whole process group: a server's children must not outlive it."""
+    def terminate(self) -> None:
+        """SIGTERM to the whole process group: a server's children must not outlive it."""
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+
+    def finish(self, deadline: float) -> None:
+        """Wait for the exit until the deadline (monotonic), then SIGKILL the group."""
+        try:
+            self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
         if self.log is not None:
             self.log.close()
+
+    def stop(self) -> None:
+        self.terminate()
+        self.finish(time.monotonic() + STOP_GRACE)
 
 
 def spawn(name: str, args: list[str], log_path: Path | None, env: dict[str, str] | None = None) -> Service:
@@ -90,6 +120,7 @@ def spawn(name: str, args: list[str], log_path: Path | None, env: dict[str, str]
         stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=_dies_with(os.getpid()) if _libc is not None else None,
     )
     return Service(name, process, log)
 
@@ -235,6 +266,10 @@ class Stack:
         return result.stdout.strip()
 
     def stop(self) -> None:
-        for service in reversed(self.services):
-            service.stop()
+        """All services at once, each with the same grace: a slow one does not hold up the others' signal."""
+        deadline = time.monotonic() + STOP_GRACE
+        for service in self.services:
+            service.terminate()
+        for service in self.services:
+            service.finish(deadline)
         self.services.clear()
