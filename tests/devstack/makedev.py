@@ -39,6 +39,13 @@ def marked_processes(marker: str) -> list[int]:
     return found
 
 
+def command(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
 def alive(pid: int) -> bool:
     """Running, not a zombie waiting to be reaped."""
     try:
@@ -116,11 +123,7 @@ class DevRun:
 
     def runner_pid(self) -> int:
         """The stack runner (`python -m tools.devstack`) that make started."""
-        runners = [
-            pid
-            for pid in marked_processes(self.marker)
-            if b"tools.devstack" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        ]
+        runners = [pid for pid in marked_processes(self.marker) if b"tools.devstack" in command(pid)]
         assert len(runners) == 1, runners
         return runners[0]
 
