@@ -133,7 +133,7 @@ def port_conflicts(chosen: dict[Port, int]) -> str | None:
 def _serve(stack: Stack, args: argparse.Namespace) -> int:
     stack.start_tables()
     stack.start_queue()
-    stack.start_arm()
+    stack.start_arm(persist=True)
     stack.start_api()
     stack.start_sweeper(args.sweep_every)
     env_path = stack.state_dir / "env"

@@ -27,6 +27,9 @@ LOCATION = "eastus"
 # Azurite's published development account key (the same in every Azurite install; not a secret).
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 AZURITE_ACCOUNT = f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY}"
+# The ARM simulator's --state-file (it keeps the simulated world across restarts) comes from the simulator's
+# branch; until that is merged the simulator would refuse the flag. Flip to True with that merge.
+ARMSIM_STATE_FILE = False
 # Seconds a service has between SIGTERM and SIGKILL.
 STOP_GRACE = 10.0
 
@@ -66,8 +69,8 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
     raise ServiceFailed(f"{name} (pid {process.pid}) did not listen on port {port} within {timeout:g} s{reason}")
 
 
-def _dies_with(parent: int) -> Callable[[], None]:
-    """Run in the child before exec: the kernel sends it SIGTERM when the parent dies, even by SIGKILL.
+def _dies_with(parent: int, stop_signal: signal.Signals) -> Callable[[], None]:
+    """Run in the child before exec: the kernel sends it stop_signal when the parent dies, even by SIGKILL.
 
     PR_SET_PDEATHSIG survives exec and fires when the thread that forked exits (prctl(2),
     https://man7.org/linux/man-pages/man2/prctl.2.html); services are only spawned from the main thread.
@@ -75,7 +78,7 @@ def _dies_with(parent: int) -> Callable[[], None]:
 
     def in_child() -> None:
         assert _libc is not None
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        _libc.prctl(_PR_SET_PDEATHSIG, stop_signal)
         if os.getppid() != parent:  # the parent died before the request took effect
             os._exit(1)
 
@@ -87,12 +90,13 @@ class Service:
     name: str
     process: subprocess.Popen[bytes]
     log: IO[bytes] | None = None
+    stop_signal: signal.Signals = signal.SIGTERM
 
     def terminate(self) -> None:
-        """SIGTERM to the whole process group: a server's children must not outlive it."""
+        """The stop signal to the whole process group: a server's children must not outlive it."""
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
+                os.killpg(self.process.pid, self.stop_signal)
 
     def finish(self, deadline: float) -> None:
         """Wait for the exit until the deadline (monotonic), then SIGKILL the group."""
@@ -110,7 +114,13 @@ class Service:
         self.finish(time.monotonic() + STOP_GRACE)
 
 
-def spawn(name: str, args: list[str], log_path: Path | None, env: dict[str, str] | None = None) -> Service:
+def spawn(
+    name: str,
+    args: list[str],
+    log_path: Path | None,
+    env: dict[str, str] | None = None,
+    stop_signal: signal.Signals = signal.SIGTERM,
+) -> Service:
     log = log_path.open("ab") if log_path else None
     process = subprocess.Popen(
         args,
@@ -120,9 +130,9 @@ def spawn(name: str, args: list[str], log_path: Path | None, env: dict[str, str]
         stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=_dies_with(os.getpid()) if _libc is not None else None,
+        preexec_fn=_dies_with(os.getpid(), stop_signal) if _libc is not None else None,
     )
-    return Service(name, process, log)
+    return Service(name, process, log, stop_signal)
 
 
 @dataclass
@@ -149,6 +159,10 @@ class Stack:
     @property
     def arm_ca(self) -> Path:
         return self.state_dir / "armsim" / "ca.pem"
+
+    @property
+    def arm_state_file(self) -> Path:
+        return self.state_dir / "armsim" / "state.json"
 
     @property
     def api_url(self) -> str:
@@ -210,12 +224,17 @@ class Stack:
         args = [str(ROOT / "node_modules" / ".bin" / f"azurite-{kind}"), f"--{kind}Host", "127.0.0.1"]
         args += [f"--{kind}Port", str(port), "--disableTelemetry", "--skipApiVersionCheck"]
         args += ["--inMemoryPersistence"] if in_memory else ["--location", str(data)]
-        self._serve(name, args, port)
+        # azurite-table saves its data and exits on SIGINT only; SIGTERM kills it with the last writes unsaved
+        # (src/table/main.ts in https://github.com/Azure/Azurite). The queue service takes either.
+        self._serve(name, args, port, stop_signal=signal.SIGINT)
 
-    def start_arm(self, *extra: str) -> None:
+    def start_arm(self, *extra: str, persist: bool = False) -> None:
+        """With persist, the simulated world is loaded from and saved to the state folder (as Azurite's data)."""
         cert_dir = self.arm_ca.parent
         cert_dir.mkdir(parents=True, exist_ok=True)
         args = [PYTHON, "-m", "tools.armsim", "--host", "127.0.0.1", "--port", str(self.arm_port)]
+        if persist and ARMSIM_STATE_FILE:
+            args += ["--state-file", str(self.arm_state_file)]
         self._serve("armsim", [*args, "--cert-dir", str(cert_dir), *extra], self.arm_port)
         self.seed()
 
@@ -242,9 +261,16 @@ class Stack:
         args += ["--host", "127.0.0.1", "--port", str(self.api_port), "--log-level", "warning", "--no-access-log"]
         self._serve("api", args, self.api_port, {**self.app_env(), **(extra_env or {})})
 
-    def _serve(self, name: str, args: list[str], port: int, env: dict[str, str] | None = None) -> None:
+    def _serve(
+        self,
+        name: str,
+        args: list[str],
+        port: int,
+        env: dict[str, str] | None = None,
+        stop_signal: signal.Signals = signal.SIGTERM,
+    ) -> None:
         log = self.state_dir / f"{name}.log"
-        service = spawn(name, args, log, env)
+        service = spawn(name, args, log, env, stop_signal)
         self.services.append(service)
         wait_for_port(port, service.process, name=f"{name} (log {log})")
 
