@@ -24,6 +24,9 @@ from tests.support.polling import wait_for_state
 from tools.devstack import envfile
 from tools.devstack.stack import ARMSIM_STATE_FILE, free_ports
 
+# The first test waits for every stack of the module to come up, on two shared cores.
+pytestmark = pytest.mark.timeout(300)
+
 
 def ctrl_c(run: DevRun) -> None:
     os.killpg(run.pid, signal.SIGINT)  # what the terminal does: the whole foreground process group

@@ -12,6 +12,7 @@ import contextlib
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -66,24 +67,23 @@ def _say(text: str, stream: str = "stdout") -> None:
         print(text, file=sys.stdout if stream == "stdout" else sys.stderr, flush=True)
 
 
-def _port_number(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if not 1 <= number <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
-    return number
+def _within(convert: Callable[[str], float], low: float, high: float, what: str) -> Callable[[str], float]:
+    """An argparse type: the number in [low, high], else an error naming what was expected."""
+
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return parse
 
 
-def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if not 1 <= seconds <= 86400:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 1 to 86400")
-    return seconds
+_port_number = _within(int, 1, 65535, "a port number (1-65535)")
+_seconds = _within(float, 1, 86400, "a number of seconds from 1 to 86400")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
