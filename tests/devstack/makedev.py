@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pty
 import queue
+import select
 import signal
 import subprocess
 import threading
@@ -57,39 +59,64 @@ def alive(pid: int) -> bool:
 
 @dataclass
 class DevRun:
-    """One `make dev` in its own process group, as a terminal's foreground job."""
+    """One `make dev` writing to a terminal (a pseudo-terminal), in its own process group as a foreground job."""
 
     state_dir: Path
     prefix: list[str] = field(default_factory=list)  # e.g. ["timeout", "600"]
     marker: str = field(default_factory=lambda: uuid.uuid4().hex)
     ports: dict[str, int] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
-    process: subprocess.Popen[str] | None = None
+    process: subprocess.Popen[bytes] | None = None
     _queue: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    _terminal: int = -1  # the pty's master side
+    _hung_up: threading.Event = field(default_factory=threading.Event)
+    _reader: threading.Thread | None = None
 
     def start(self, numbers: list[int] | None = None, **variables: int) -> DevRun:
         """On the given four port numbers (free ones if none), then any make variables given by name."""
         names = ["API_PORT", "ARM_PORT", "TABLES_PORT", "QUEUE_PORT"]
         self.ports = dict(zip(names, numbers or free_ports(len(names)), strict=True)) | variables
         settings = [f"{name}={number}" for name, number in self.ports.items()]
-        self.process = subprocess.Popen(
-            [*self.prefix, *MAKE, "dev", f"STATE_DIR={self.state_dir}", *settings],
-            cwd=ROOT,
-            env={**os.environ, MARKER: self.marker},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
+        self._terminal, screen = pty.openpty()
+        try:
+            self.process = subprocess.Popen(
+                [*self.prefix, *MAKE, "dev", f"STATE_DIR={self.state_dir}", *settings],
+                cwd=ROOT,
+                env={**os.environ, MARKER: self.marker},
+                stdin=subprocess.DEVNULL,
+                stdout=screen,
+                stderr=screen,
+                start_new_session=True,
+            )
+        finally:
+            os.close(screen)  # only the children hold it now: reading gives EIO once they are all gone
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         return self
 
     def _read(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            self._queue.put(line.rstrip("\n"))
+        pending = b""
+        while not self._hung_up.is_set():
+            if not select.select([self._terminal], [], [], 0.1)[0]:
+                continue
+            try:
+                chunk = os.read(self._terminal, 4096)
+            except OSError:  # EIO: nobody has the terminal open any more
+                chunk = b""
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                self._queue.put(line.decode(errors="replace").rstrip("\r"))
         self._queue.put(None)
+
+    def hang_up(self) -> None:
+        """Close the terminal, as a closed terminal window does: writes to it fail from now on (EIO)."""
+        self._hung_up.set()
+        if self._reader is not None:
+            self._reader.join()
+        os.close(self._terminal)
+        self._terminal = -1
 
     def _take(self, timeout: float) -> bool:
         """Move one printed line into self.lines; False when none came in time or the output ended."""
@@ -145,10 +172,12 @@ class DevRun:
             time.sleep(0.05)
 
     def kill_all(self) -> None:
-        """Teardown for a failed test: SIGKILL whatever this run left."""
+        """Teardown: SIGKILL whatever this run left (nothing, when its test passed)."""
         for pid in marked_processes(self.marker):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         if self.process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=10)
+        if self._terminal != -1:
+            self.hang_up()
