@@ -2,7 +2,7 @@
 
 Checks its ports first and names whoever holds a taken one; writes `.devstack/env`; stops every process it
 started however it is stopped (Ctrl-C, SIGTERM once or repeatedly, SIGHUP, `timeout`). Its services also
-stop if it is killed outright: each gets SIGTERM from the kernel when it dies (see stack.spawn).
+stop if it is killed outright: the kernel sends each its stop signal when the runner dies (see stack.spawn).
 """
 
 from __future__ import annotations
@@ -61,10 +61,10 @@ def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
     raise Stopped(signum)
 
 
-def _say(text: str, stream: str = "stdout") -> None:
-    """Print, and carry on if the terminal is gone (after SIGHUP a write fails with EIO)."""
+def _say(text: str, error: bool = False) -> None:
+    """Print, and carry on if the terminal is gone (after a hangup a write fails with EIO)."""
     with contextlib.suppress(OSError):
-        print(text, file=sys.stdout if stream == "stdout" else sys.stderr, flush=True)
+        print(text, file=sys.stderr if error else sys.stdout, flush=True)
 
 
 def _within(convert: Callable[[str], float], low: float, high: float, what: str) -> Callable[[str], float]:
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = {port: getattr(args, port.dest) for port in PORTS}
     problem = port_conflicts(chosen)
     if problem:
-        _say(problem, "stderr")
+        _say(problem, error=True)
         return 2
     state_dir = args.state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -179,15 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _serve(stack, args)
     except Stopped as stopped:
-        _say(f"stopping ({stopped})", "stderr")
+        _say(f"stopping ({stopped})", error=True)
         return 0
     except ServiceFailed as exc:
-        _say(f"devstack: {exc}; stopping the rest", "stderr")
+        _say(f"devstack: {exc}; stopping the rest", error=True)
         return 1
     finally:
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         stack.stop()
-        _say("stopped", "stderr")
+        _say("stopped", error=True)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ AZURITE_ACCOUNT = f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;A
 # The ARM simulator's --state-file (it keeps the simulated world across restarts) comes from the simulator's
 # branch; until that is merged the simulator would refuse the flag. Flip to True with that merge.
 ARMSIM_STATE_FILE = False
-# Seconds a service has between SIGTERM and SIGKILL.
+# Seconds a service has between its stop signal and SIGKILL.
 STOP_GRACE = 10.0
 
 _PR_SET_PDEATHSIG = 1
