@@ -36,8 +36,17 @@ def sigterm_to_make(run: DevRun) -> None:
     os.kill(run.pid, signal.SIGTERM)  # make forwards it to the runner
 
 
-def sigterm_to_the_group(run: DevRun) -> None:
-    os.killpg(run.pid, signal.SIGTERM)  # the runner gets this one and make's forwarded one
+def sigterm_to_the_group_then_more(run: DevRun) -> None:
+    """The runner gets this SIGTERM and make's forwarded one, then every stop signal until it is gone."""
+    runner = run.runner_pid()
+    os.killpg(run.pid, signal.SIGTERM)
+    assert run.wait_for_line("stopping", timeout=30), run.output()
+    sent = 0
+    while alive(runner):
+        os.kill(runner, (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)[sent % 3])
+        sent += 1
+        time.sleep(0.01)
+    assert sent >= 3, f"only {sent} signals landed before the runner was done: the case proves nothing"
 
 
 def terminal_closed(run: DevRun) -> None:
@@ -61,28 +70,15 @@ def runner_killed(run: DevRun) -> None:
     os.kill(run.runner_pid(), signal.SIGKILL)  # no cleanup code runs: the services must go by themselves
 
 
-def signals_during_the_cleanup(run: DevRun) -> None:
-    runner = run.runner_pid()
-    os.kill(runner, signal.SIGTERM)
-    assert run.wait_for_line("stopping", timeout=30), run.output()
-    sent = 0
-    while alive(runner):
-        os.kill(runner, (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)[sent % 3])
-        sent += 1
-        time.sleep(0.01)
-    assert sent >= 3, f"only {sent} signals landed before the runner was done: the case proves nothing"
-
-
 # name: (how it is stopped, what runs make, whether it waits until the stack is up,
 #        whether the runner's last line "stopped" can be read: not once killed, nor from a closed terminal)
 CASES: dict[str, tuple[Callable[[DevRun], None], list[str], bool, bool]] = {
     "ctrl-c": (ctrl_c, [], True, True),
     "ctrl-c-during-start-up": (ctrl_c_during_start_up, [], False, True),
     "sigterm-to-make": (sigterm_to_make, [], True, True),
-    "sigterm-to-the-group": (sigterm_to_the_group, [], True, True),
+    "sigterm-to-the-group-then-more": (sigterm_to_the_group_then_more, [], True, True),
     "terminal-closed": (terminal_closed, [], True, False),
     "timeout": (timeout_expires, ["timeout", "600"], True, True),
-    "repeated-signals": (signals_during_the_cleanup, [], True, True),
     "runner-sigkilled": (runner_killed, [], True, False),
 }
 
