@@ -40,7 +40,7 @@ from shared.azure.tables import Store  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from tests.support.keys import ed25519_key  # noqa: E402
 from tests.support.polling import wait_for_state  # noqa: E402
-from tools.devstack import PYTHON, Stack, free_port  # noqa: E402
+from tools.devstack import PYTHON, Stack  # noqa: E402
 
 SIZE = "Standard_D2s_v5"
 IMPORT_COMMAND = [PYTHON, "-c", "import function_app"]
@@ -88,9 +88,7 @@ def main() -> int:
     args.creates = min(args.creates, args.list_size)
 
     with tempfile.TemporaryDirectory() as state:
-        stack = Stack(
-            Path(state), tables_port=free_port(), arm_port=free_port(), api_port=free_port(), queue_port=free_port()
-        )
+        stack = Stack.on_free_ports(Path(state))
         clients: list[httpx.Client] = []
         try:
             stack.start_tables(in_memory=True)

@@ -45,7 +45,7 @@ from shared.services import Services  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.sweeper import sweep  # noqa: E402
 from tools.armsim.vm import TRANSITIONAL  # noqa: E402
-from tools.devstack import Stack, free_port  # noqa: E402
+from tools.devstack import Stack  # noqa: E402
 
 SIZE = "Standard_D2s_v5"
 # What each record has cost so far this month: with 10 VMs an owner stands at 5 USD of the 500 USD default.
@@ -243,9 +243,7 @@ def main() -> int:
     args = parser.parse_args()
     checks: dict[str, bool] = {}
     with tempfile.TemporaryDirectory() as state:
-        stack = Stack(
-            Path(state), tables_port=free_port(), arm_port=free_port(), api_port=free_port(), queue_port=free_port()
-        )
+        stack = Stack.on_free_ports(Path(state))
         try:
             stack.start_tables(in_memory=True)
             stack.start_queue(in_memory=True)

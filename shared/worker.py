@@ -68,7 +68,8 @@ def handle(svc: Services, message: dict[str, Any]) -> None:
     elif message.get("op") == "command":
         command(svc, message)
     else:
-        log.error("dropping a message of unknown kind: %s", message.get("op"))
+        # Never succeeds: after the host's tries it lands in the poison queue, where a person can see it.
+        raise ValueError(f"a message of unknown kind: {message.get('op')!r}")
 
 
 def current(svc: Services, message: dict[str, Any]) -> VmRecord | None:

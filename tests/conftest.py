@@ -1,4 +1,4 @@
-"""Session fixtures: Azurite, the ARM simulator and the API under uvicorn, on free ports.
+"""Session fixtures: Azurite (tables and queue), the ARM simulator and the API under uvicorn, on free ports.
 
 Everything goes over HTTP through the real SDK clients; nothing in the product is replaced by a mock.
 """
@@ -15,7 +15,7 @@ import pytest
 
 from shared.azure.tables import Store
 from shared.settings import Settings
-from tools.devstack import Stack, free_port
+from tools.devstack import Stack
 
 # The worker's ARM client backs off briefly between retries (Azure's default is seconds).
 WORKER_ENV = {"ARM_RETRY_BACKOFF": "0.05"}
@@ -26,9 +26,7 @@ SIM_DEFAULTS = {"provision_seconds": 0, "transition_seconds": 0, "throttle": Fal
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state = tmp_path_factory.mktemp("stack")
-    stack = Stack(
-        Path(state), tables_port=free_port(), arm_port=free_port(), api_port=free_port(), queue_port=free_port()
-    )
+    stack = Stack.on_free_ports(Path(state))
     try:
         stack.start_tables(in_memory=True)
         stack.start_queue(in_memory=True)

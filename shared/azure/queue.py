@@ -29,6 +29,15 @@ class Received:
     pop_receipt: str
 
 
+def _body(content: Any) -> dict[str, Any]:
+    """A message's JSON object; anything else becomes a body no handler takes (it ends in the poison queue)."""
+    try:
+        body = json.loads(content)
+    except (TypeError, ValueError):
+        return {"op": None}
+    return body if isinstance(body, dict) else {"op": None}
+
+
 def _client(settings: Settings, name: str) -> QueueClient:
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
@@ -72,9 +81,7 @@ class WorkQueue:
 
     def receive(self, queue: QueueClient, count: int, visibility_seconds: int) -> list[Received]:
         taken = queue.receive_messages(max_messages=count, visibility_timeout=visibility_seconds)
-        return [
-            Received(json.loads(m.content), int(m.dequeue_count or 1), str(m.id), str(m.pop_receipt)) for m in taken
-        ]
+        return [Received(_body(m.content), int(m.dequeue_count or 1), str(m.id), str(m.pop_receipt)) for m in taken]
 
     def done(self, queue: QueueClient, message: Received) -> None:
         queue.delete_message(message.id, message.pop_receipt)
