@@ -37,10 +37,10 @@ lint: $(VENV)/.installed
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports --no-cache
 
-## One sweeper pass against the running local stack (make dev in another terminal).
+## One sweeper pass against the running local stack (make dev in another terminal); SWEEP_FLAGS=--json for scripts.
 sweep: $(VENV)/.installed
 	@test -f $(STATE_DIR)/env || { echo "no $(STATE_DIR)/env: start make dev first" >&2; exit 1; }
-	set -a; . $(STATE_DIR)/env; set +a; $(PY) -m shared.sweeper
+	@set -a; . $(STATE_DIR)/env; set +a; $(PY) -m shared.sweeper $(SWEEP_FLAGS)
 
 ## Only the fast tests that need no services.
 unit: $(VENV)/.installed

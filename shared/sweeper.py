@@ -14,6 +14,7 @@ import argparse
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -57,13 +58,15 @@ class SweepReport:
     started_at: datetime
     dry_run: bool
     records: int = 0
+    # Live records by state after this pass's reconcile.
+    states: dict[str, int] = field(default_factory=dict)
     observed: int = 0
     state_changes: int = 0
     cost_accrued_usd: float = 0.0
     metrics_calls: int = 0
     warnings: int = 0
     webhooks_failed: int = 0
-    actions: list[dict[str, str]] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
     actions_failed: int = 0
     stale_records: int = 0
     # Seconds spent in each phase: read, reconcile, metrics, decide, persist, act.
@@ -79,7 +82,29 @@ class SweepReport:
         report = asdict(self)
         report["started_at"] = self.started_at.isoformat()
         report["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        report["cost_accrued_usd"] = round(self.cost_accrued_usd, 4)
         return report
+
+    def summary(self) -> str:
+        """The pass in a few lines for a person (`make sweep`)."""
+        states = ", ".join(f"{state} {count}" for state, count in sorted(self.states.items())) or "none"
+        lines = [
+            f"Sweep at {self.started_at:%Y-%m-%d %H:%M:%S} UTC{' (dry run: nothing acted on)' if self.dry_run else ''}",
+            f"  VMs: {self.records} ({states}); ARM reported {self.observed}",
+        ]
+        by_rule: dict[str, list[str]] = {}
+        for action in self.actions:
+            by_rule.setdefault(str(action["rule"]), []).append(
+                str(action["vm"]) + ("" if action["ok"] else " (failed)")
+            )
+        stops = "; ".join(f"{rule}: {', '.join(names)}" for rule, names in sorted(by_rule.items()))
+        lines.append(f"  Stopped: {len(self.actions)}" + (f" ({stops})" if stops else ""))
+        failed = f" ({self.webhooks_failed} not delivered)" if self.webhooks_failed else ""
+        lines.append(f"  Warnings sent: {self.warnings}{failed}")
+        lines.append(f"  Cost accrued: ${self.cost_accrued_usd:.2f}")
+        phases = ", ".join(f"{phase} {seconds:.1f}" for phase, seconds in self.seconds.items())
+        lines.append(f"  Took {sum(self.seconds.values()):.1f} s ({phases})")
+        return "\n".join(lines)
 
 
 class Pacer:
@@ -306,6 +331,7 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
         svc.store.put_month_cost(
             month_cost.month, month_cost.record_id, month_cost.name, month_cost.owner, month_cost.usd
         )
+    report.states = dict(Counter(r.state.value for r in updated.values() if r.state != VmState.DELETED))
     before = {r.name: r for r in every}
     for name, record in updated.items():
         if before[name].pending_events:
@@ -353,7 +379,7 @@ def act(svc: Services, notifier: Webhook, deallocations: list[Action], report: S
     with ThreadPoolExecutor(max_workers=ACT_CONCURRENCY) as pool:
         results = list(pool.map(deallocate, deallocations))
     for action, ok in zip(deallocations, results, strict=True):
-        report.actions.append({"vm": action.vm, "owner": action.owner, "rule": action.rule, "ok": str(ok)})
+        report.actions.append({"vm": action.vm, "owner": action.owner, "rule": action.rule, "ok": ok})
         report.actions_failed += int(not ok)
         if ok:
             notifier.send(f"{action.vm} ({action.owner}) was deallocated: {action.reason}")
@@ -367,6 +393,7 @@ def main(argv: list[str] | None = None, clock: Callable[[], datetime] | None = N
     parser = argparse.ArgumentParser(prog="python -m shared.sweeper", description=__doc__)
     parser.add_argument("--every", type=float, default=0, help="loop, one pass every N seconds (0: once)")
     parser.add_argument("--dry-run", action="store_true", help="record decisions without acting")
+    parser.add_argument("--json", action="store_true", help="print each pass's report as one JSON line")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
@@ -375,7 +402,7 @@ def main(argv: list[str] | None = None, clock: Callable[[], datetime] | None = N
     while True:
         try:
             report = sweep(svc, notifier, dry_run=args.dry_run or None)
-            print(json.dumps(report.as_dict()), flush=True)
+            print(json.dumps(report.as_dict()) if args.json else report.summary(), flush=True)
         except (ArmError, Stale) as exc:
             log.warning("sweep failed, the next pass picks up: %s", exc)
         if not args.every:
