@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -289,13 +290,14 @@ def host_queue_settings() -> dict[str, Any]:
 
 
 def drain(svc: Services, queue: WorkQueue, rules: dict[str, Any]) -> int:
-    """One round of what the Functions host does: take a batch, run `handle` on each message, delete it on
-    success, make it visible again after the visibility timeout on failure, and move it to the poison queue
-    after its last try; poison messages are given to `poisoned`. Returns how many messages it took."""
+    """One round of what the Functions host does: take a batch and run `handle` on its messages side by side
+    (the host runs up to `batchSize` at once), delete each on success, make it visible again after the
+    visibility timeout on failure, and move it to the poison queue after its last try; poison messages are
+    given to `poisoned`. Returns how many messages it took."""
     # While a message is being worked on it stays invisible for long enough (a delete waits on ARM).
     hold = max(300, rules["visibility_seconds"])
-    taken = queue.receive(queue.work, rules["batch"], hold)
-    for message in taken:
+
+    def work(message: Received) -> None:
         try:
             handle(svc, message.body)
         except Exception as exc:
@@ -304,8 +306,12 @@ def drain(svc: Services, queue: WorkQueue, rules: dict[str, Any]) -> int:
                 queue.to_poison(message)
             else:
                 queue.retry_later(message, rules["visibility_seconds"])
-            continue
+            return
         queue.done(queue.work, message)
+
+    taken = queue.receive(queue.work, rules["batch"], hold)
+    with ThreadPoolExecutor(max_workers=max(1, len(taken))) as pool:
+        list(pool.map(work, taken))
     poison: list[Received] = queue.receive(queue.poison, rules["batch"], hold)
     for message in poison:
         poisoned(svc, message.body)
