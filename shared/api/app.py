@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
+from shared.api.docs import OPENAPI_URL, install_docs
 from shared.api.errors import BodyGuard, install_handlers
 from shared.api.ratelimit import RateLimiter
 from shared.api.routers import costs, health, me, policy, tokens, vms
@@ -26,14 +27,15 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
             "Every VM has a record; the sweeper deallocates idle, expired, over-budget and after-hours VMs. "
             "Errors are `application/problem+json` (RFC 9457)."
         ),
-        openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        openapi_url=OPENAPI_URL,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.services = services or ServiceHolder(settings)
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
     app.add_middleware(BodyGuard)
     install_handlers(app)
+    install_docs(app)
     for router in (costs.router, health.router, me.router, tokens.router, policy.router, vms.router):
         app.include_router(router)
     return app
