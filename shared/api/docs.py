@@ -1,18 +1,23 @@
-"""The contract as people read it: the Swagger UI and ReDoc pages of the OpenAPI document.
+"""The contract as people and tools read it: the OpenAPI document, and the Swagger UI and ReDoc pages.
 
 The pages load their scripts and styles from this app (the assets ship in the fastapi-offline package), never
-from a CDN, so they work with no Internet.
+from a CDN, so they work with no Internet. The document is FastAPI's, plus what FastAPI cannot infer: the
+problem+json body every error answer refers to, and no stock validation answer on routes whose only
+parameters are plain path strings (they cannot fail validation).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+
+from shared.core.problems import ProblemBody
 
 OPENAPI_URL = "/api/openapi.json"
 DOCS_URL = "/api/docs"
@@ -21,9 +26,39 @@ OAUTH2_REDIRECT_URL = f"{DOCS_URL}/oauth2-redirect"
 ASSETS_URL = f"{DOCS_URL}/assets"
 ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
+# FastAPI's stock 422 answer and its schemas (application/json, not what this API sends).
+STOCK_VALIDATION = ("HTTPValidationError", "ValidationError")
+
+
+def problem_schemas() -> dict[str, Any]:
+    """ProblemBody and the models it uses, for the document's components."""
+    schema = ProblemBody.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+    return {ProblemBody.__name__: schema, **schema.pop("$defs", {})}
+
+
+def finish_document(document: dict[str, Any]) -> dict[str, Any]:
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            answer = operation["responses"].get("422", {})
+            if STOCK_VALIDATION[0] in str(answer.get("content", {})):
+                del operation["responses"]["422"]
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name in STOCK_VALIDATION:
+        schemas.pop(name, None)
+    schemas.update(problem_schemas())
+    return document
+
 
 def install_docs(app: FastAPI) -> None:
-    """Serve the two pages and their assets."""
+    """Serve the document (with `finish_document` applied once), the two pages and their assets."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = finish_document(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.mount(ASSETS_URL, StaticFiles(directory=ASSETS), name="docs-assets")
 
     @app.get(DOCS_URL, include_in_schema=False)

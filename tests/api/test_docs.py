@@ -1,4 +1,5 @@
-"""The contract as people read it: /api/docs and /api/redoc work with no Internet."""
+"""The contract as people and tools read it: /api/docs and /api/redoc work with no Internet, and the OpenAPI
+document is valid and tells the truth (problem+json errors, headers, operationIds, summaries, tags)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,35 @@ from typing import Any
 
 import httpx
 import pytest
+from openapi_spec_validator import validate
 
+from tests.api.test_lifecycle import body
+from tests.support.polling import wait_for_state
 from tools.devstack import Stack
+
+OPERATION_IDS = {
+    ("POST", "/api/vms"): "createVm",
+    ("GET", "/api/vms"): "listVms",
+    ("GET", "/api/vms/{name}"): "getVm",
+    ("DELETE", "/api/vms/{name}"): "deleteVm",
+    ("POST", "/api/vms/{name}/start"): "startVm",
+    ("POST", "/api/vms/{name}/stop"): "stopVm",
+    ("POST", "/api/vms/{name}/restart"): "restartVm",
+    ("POST", "/api/vms/{name}/snooze"): "snoozeVm",
+    ("GET", "/api/vms/{name}/events"): "listVmEvents",
+    ("GET", "/api/sizes"): "listSizes",
+    ("GET", "/api/costs"): "getCosts",
+    ("POST", "/api/tokens"): "createToken",
+    ("GET", "/api/tokens"): "listTokens",
+    ("DELETE", "/api/tokens/{token_id}"): "revokeToken",
+    ("GET", "/api/policy"): "getPolicy",
+    ("PUT", "/api/policy"): "putPolicy",
+    ("GET", "/api/policy/users/{user}"): "getPolicyOverride",
+    ("PUT", "/api/policy/users/{user}"): "putPolicyOverride",
+    ("GET", "/api/me"): "getMe",
+    ("GET", "/api/health"): "getHealth",
+}
+BODY_ONLY = {"411", "413", "415"}
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +56,94 @@ def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]
         for path, methods in document["paths"].items()
         for method, operation in methods.items()
     }
+
+
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def test_the_document_is_valid_openapi(document: dict[str, Any]) -> None:
+    validate(document)
+
+
+def test_every_operation_has_its_stable_id_a_summary_and_a_tag(document: dict[str, Any]) -> None:
+    found = operations(document)
+    assert {key: operation["operationId"] for key, operation in found.items()} == OPERATION_IDS
+    described_tags = {tag["name"] for tag in document["tags"] if tag.get("description")}
+    for (method, path), operation in found.items():
+        # FastAPI's own summary is the function name in title case ("Create Vm"); ours are sentences.
+        assert operation.get("summary") and operation["summary"] != operation["summary"].title(), (method, path)
+        admin_only = path.startswith(("/api/tokens", "/api/policy"))
+        assert operation["tags"] == ["admin"] if admin_only else operation["tags"][0] in described_tags
+
+
+def test_errors_are_documented_as_problem_json(document: dict[str, Any]) -> None:
+    for key, operation in operations(document).items():
+        for status, answer in operation["responses"].items():
+            if int(status) < 400:
+                continue
+            assert list(answer["content"]) == ["application/problem+json"], (key, status)
+            schema = resolve(document, answer["content"]["application/problem+json"]["schema"])
+            assert {"type", "title", "status", "detail", "errors"} <= set(schema["properties"]), (key, status)
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_body_errors_only_on_routes_with_a_body(document: dict[str, Any]) -> None:
+    for key, operation in operations(document).items():
+        documented = BODY_ONLY & set(operation["responses"])
+        assert documented == (BODY_ONLY if "requestBody" in operation else set()), key
+
+
+def documented_headers(document: dict[str, Any], key: tuple[str, str], status: int) -> set[str]:
+    return set(operations(document)[key]["responses"][str(status)].get("headers", {}))
+
+
+def test_documented_headers_are_sent(
+    stack: Stack, document: dict[str, Any], api: httpx.Client, admin: httpx.Client, vm_name: str, user_name: str
+) -> None:
+    create = ("POST", "/api/vms")
+    request = body(vm_name)
+    first = api.post("/vms", json=request, headers={"Idempotency-Key": vm_name})
+    replay = api.post("/vms", json=request, headers={"Idempotency-Key": vm_name})
+    assert first.status_code == replay.status_code == 202
+    assert documented_headers(document, create, 202) == {"Location", "Idempotent-Replayed"}
+    assert first.headers["Location"] == replay.headers["Location"] == f"/api/vms/{vm_name}"
+    assert replay.headers["Idempotent-Replayed"] == "true"
+
+    wait_for_state(api, vm_name, "Running")
+    for action in ("stop", "start", "restart"):
+        answer = api.post(f"/vms/{vm_name}/{action}")
+        assert answer.status_code == 202, answer.text
+        assert documented_headers(document, ("POST", f"/api/vms/{{name}}/{action}"), 202) == {"Location"}
+        assert answer.headers["Location"] == f"/api/vms/{vm_name}"
+        wait_for_state(api, vm_name, "Stopped" if action == "stop" else "Running")
+    deleted = api.delete(f"/vms/{vm_name}")
+    assert documented_headers(document, ("DELETE", "/api/vms/{name}"), 202) == {"Location"}
+    assert deleted.headers["Location"] == f"/api/vms/{vm_name}"
+
+    override = admin.get(f"/policy/users/{user_name}")
+    assert documented_headers(document, ("GET", "/api/policy/users/{user}"), 200) == {"ETag"}
+    replaced = admin.put(
+        f"/policy/users/{user_name}", json={"max_vms_per_user": 3}, headers={"If-Match": override.headers["ETag"]}
+    )
+    assert replaced.status_code == 200, replaced.text
+    assert documented_headers(document, ("PUT", "/api/policy/users/{user}"), 200) == {"ETag"}
+    assert replaced.headers["ETag"] != override.headers["ETag"]
+
+    anonymous = httpx.get(f"{stack.api_url}/vms")
+    assert anonymous.status_code == 401
+    assert documented_headers(document, ("GET", "/api/vms"), 401) == {"WWW-Authenticate"}
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_route_without_a_body_ignores_one_and_a_route_with_one_guards_it(api: httpx.Client) -> None:
+    text = {"Content-Type": "text/plain"}
+    assert api.post("/vms/no-such-vm/start", content=b"please", headers=text).status_code == 404
+    refused = api.post("/vms/no-such-vm/snooze", content=b"please", headers=text)
+    assert refused.status_code == 415
+    assert refused.headers["content-type"].startswith("application/problem+json")
 
 
 PAGE_URL = re.compile(

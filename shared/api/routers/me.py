@@ -8,11 +8,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from shared.api.deps import Caller, Svc
-from shared.api.errors import errors
+from shared.api.errors import ApiRoute, errors
 from shared.core.costs import month_of
 from shared.core.policy import Policy, usage
 
-router = APIRouter(prefix="/api", tags=["identity"])
+router = APIRouter(prefix="/api", tags=["identity"], route_class=ApiRoute)
 
 
 class Limit(BaseModel):
@@ -27,7 +27,7 @@ class Me(BaseModel):
     policy: Policy
 
 
-@router.get("/me", responses=errors(502))
+@router.get("/me", summary="Who you are, your limits and usage", operation_id="getMe", responses=errors(502))
 def me(user: Caller, svc: Svc) -> Me:
     """Who the caller is, their role, and their usage against each limit."""
     policy = svc.policy_for(user.name)
