@@ -96,6 +96,13 @@ def test_body_errors_only_on_routes_with_a_body(document: dict[str, Any]) -> Non
         assert documented == (BODY_ONLY if "requestBody" in operation else set()), key
 
 
+def test_every_field_of_create_and_view_is_described(document: dict[str, Any]) -> None:
+    for model in ("CreateVm", "VmView"):
+        properties = document["components"]["schemas"][model]["properties"]
+        undescribed = [name for name, schema in properties.items() if not schema.get("description")]
+        assert undescribed == [], model
+
+
 def documented_headers(document: dict[str, Any], key: tuple[str, str], status: int) -> set[str]:
     return set(operations(document)[key]["responses"][str(status)].get("headers", {}))
 

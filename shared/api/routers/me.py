@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.api.deps import Caller, Svc
 from shared.api.errors import ApiRoute, errors
@@ -16,15 +16,15 @@ router = APIRouter(prefix="/api", tags=["identity"], route_class=ApiRoute)
 
 
 class Limit(BaseModel):
-    used: float
-    limit: float
+    used: float = Field(description="What you hold or spent now")
+    limit: float = Field(description="What the policy allows you")
 
 
 class Me(BaseModel):
-    user: str
-    role: Literal["admin", "user"]
-    usage: dict[str, Limit]
-    policy: Policy
+    user: str = Field(description="Who you are")
+    role: Literal["admin", "user"] = Field(description="admin: may see every VM, issue tokens and edit the policy")
+    usage: dict[str, Limit] = Field(description="vms and vcpus allocated now; month_usd spent this month")
+    policy: Policy = Field(description="The policy that applies to you, your overrides included")
 
 
 @router.get("/me", summary="Who you are, your limits and usage", operation_id="getMe", responses=errors(502))

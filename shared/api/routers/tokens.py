@@ -21,10 +21,10 @@ class NewToken(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"user": "ana@example.com", "expires_in_days": 90}]}
     )
 
-    user: str = Field(min_length=3, max_length=256, pattern=r"^[^\s/\\#?']+$")
-    admin: bool = False
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
-    note: str = Field(default="", max_length=200)
+    user: str = Field(min_length=3, max_length=256, pattern=r"^[^\s/\\#?']+$", description="Who the token is for")
+    admin: bool = Field(default=False, description="Whether the token makes its holder an admin")
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650, description="None: the token never expires")
+    note: str = Field(default="", max_length=200, description="What the token is for, for whoever lists tokens")
 
 
 class IssuedToken(TokenInfo):
@@ -32,7 +32,7 @@ class IssuedToken(TokenInfo):
 
 
 class TokenList(BaseModel):
-    value: list[TokenInfo]
+    value: list[TokenInfo] = Field(description="Every token's metadata")
 
 
 @router.post("", status_code=201, summary="Issue an API token", operation_id="createToken")
