@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine, Iterator, Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -15,6 +16,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.api.deps import admin_user, current_user, mutating_user
+from shared.api.docs import DOCS_URL
 from shared.core.observations import ArmError
 from shared.core.problems import PROBLEM_JSON, FieldProblem, Problem, ProblemBody, from_arm
 
@@ -135,6 +137,65 @@ class ApiRoute(APIRoute):
         return guarded
 
 
+def field_name(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    # pydantic puts the union/annotated branch in the path; keep the names a caller sent.
+    parts = [p for p in parts if not p.startswith(("function-after", "function-wrap", "constrained-str"))]
+    return ".".join(parts) or "body"
+
+
+def field_message(error: Mapping[str, Any]) -> str:
+    """pydantic's message, without its prefixes ('Value error, ') and with its stock phrases in words."""
+    kind, context = error.get("type"), error.get("ctx") or {}
+    if kind in ("value_error", "assertion_error") and "error" in context:
+        return str(context["error"])
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        return "not a field of this request (the schema is at /api/docs)"
+    return str(error.get("msg"))
+
+
+def json_position(doc: str, pos: int) -> str:
+    line = doc.count("\n", 0, pos) + 1
+    column = pos - doc.rfind("\n", 0, pos)
+    return f"line {line}, column {column}"
+
+
+def validation_problem(exc: RequestValidationError) -> Problem:
+    fields = []
+    for error in exc.errors():
+        loc = tuple(error.get("loc", ()))
+        if error.get("type") == "json_invalid" and isinstance(exc.body, str) and isinstance(loc[-1], int):
+            reason = str((error.get("ctx") or {}).get("error", "not JSON"))
+            message = f"{reason} at {json_position(exc.body, loc[-1])}"
+            return Problem(
+                422,
+                "Unprocessable Content",
+                "The body is not valid JSON; see errors.",
+                errors=[FieldProblem(field="body", message=message)],
+            )
+        fields.append(FieldProblem(field=field_name(loc), message=field_message(error)))
+    return Problem(422, "Unprocessable Content", "The request is not valid; see errors.", errors=fields)
+
+
+def http_problem(request: Request, exc: StarletteHTTPException) -> Problem:
+    """Starlette's own refusals (no such route, wrong method, a body it could not parse) as problems."""
+    title = HTTPStatus(exc.status_code).phrase
+    path, docs = request.url.path, f"{request.scope.get('root_path', '')}{DOCS_URL}"
+    headers = dict(exc.headers or {})
+    detail: str | None
+    if exc.status_code == 404:
+        detail = f"There is nothing at {path}; the API's routes are listed at {docs}."
+    elif exc.status_code == 405:
+        detail = f"{path} does not accept {request.method}; it accepts {headers.get('Allow', 'other methods')}."
+    else:
+        detail = str(exc.detail) if exc.detail and exc.detail != title else None
+    return Problem(exc.status_code, title, detail, headers=headers)
+
+
 def install_handlers(app: FastAPI) -> None:
     """Every failure leaves the API as problem+json."""
 
@@ -144,19 +205,11 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = []
-        for error in exc.errors():
-            loc = [str(p) for p in error.get("loc", ()) if p != "body"]
-            # pydantic puts the union/annotated branch in the path; keep the names a caller sent.
-            loc = [p for p in loc if not p.startswith(("function-after", "constrained-str"))]
-            fields.append(FieldProblem(field=".".join(loc) or "body", message=str(error.get("msg"))))
-        return problem_response(
-            Problem(422, "Unprocessable Content", "The request is not valid; see errors.", errors=fields)
-        )
+        return problem_response(validation_problem(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(Problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {})))
+        return problem_response(http_problem(request, exc))
 
     @app.exception_handler(ArmError)
     async def on_arm(request: Request, exc: ArmError) -> JSONResponse:

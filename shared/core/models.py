@@ -18,9 +18,14 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 # Azure's reserved Linux admin names (VM osProfile.adminUsername validation).
 RESERVED_USERNAMES = frozenset(
@@ -177,6 +182,21 @@ NAME_RULE = "3–40 lower-case letters, digits and hyphens, starting with a lett
 USERNAME_RULE = "1–32 lower-case letters, digits, underscores and hyphens, starting with a letter or underscore"
 
 
+def say_rule(value: Any, handler: ValidatorFunctionWrapHandler, rule: str) -> Any:
+    """Validate as the field says, but word a failed pattern as the rule, not as pydantic's regex."""
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        if any(error["type"] == "string_pattern_mismatch" for error in exc.errors()):
+            raise PydanticCustomError("string_pattern_mismatch", "must be {rule}", {"rule": rule}) from None
+        raise
+
+
+def worded(rule: str) -> WrapValidator:
+    """`say_rule` as Annotated metadata, for a pattern-constrained type outside this module's models."""
+    return WrapValidator(lambda value, handler: say_rule(value, handler, rule))
+
+
 SshPublicKey = Annotated[str, Field(max_length=16384), AfterValidator(_check_ssh_key)]
 AdminPassword = Annotated[SecretStr, AfterValidator(_check_password)]
 Cidr = Annotated[str, Field(max_length=18), AfterValidator(_check_cidr)]
@@ -282,6 +302,11 @@ class CreateVm(BaseModel):
     budget_usd: float | None = Field(default=None, gt=0, description="Deallocate once the VM has cost this")
     schedule: Schedule | None = Field(default=None, description="Working hours; none: the VM may run any time")
     idle: IdleRule = Field(default_factory=IdleRule, description="When the VM counts as idle and is stopped")
+
+    @field_validator("name", "admin_username", mode="wrap")
+    @classmethod
+    def _rules_in_words(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        return say_rule(value, handler, NAME_RULE if info.field_name == "name" else USERNAME_RULE)
 
     @field_validator("admin_username")
     @classmethod

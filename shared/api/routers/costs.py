@@ -10,7 +10,7 @@ from shared import operations
 from shared.api.deps import Caller, Svc
 from shared.api.errors import ApiRoute
 from shared.core.costs import month_of
-from shared.core.models import CostReport, SizeList
+from shared.core.models import CostReport, SizeList, worded
 
 router = APIRouter(prefix="/api", route_class=ApiRoute)
 
@@ -26,7 +26,9 @@ def get_costs(
     user: Caller,
     svc: Svc,
     month: Annotated[
-        str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, UTC; default: this month")
+        str | None,
+        Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, UTC; default: this month"),
+        worded("a month as YYYY-MM, such as 2026-11"),
     ] = None,
     owner: Annotated[str | None, Query(max_length=256, description="Admins: only this owner")] = None,
 ) -> CostReport:

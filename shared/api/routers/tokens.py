@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.api.deps import Admin, Svc
 from shared.api.errors import ApiRoute, errors
 from shared.auth import TokenInfo, issue_token, list_tokens, revoke_token
+from shared.core.models import worded
 from shared.core.problems import Problem
 
 router = APIRouter(prefix="/api/tokens", tags=["admin"], route_class=ApiRoute)
@@ -21,7 +22,9 @@ class NewToken(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"user": "ana@example.com", "expires_in_days": 90}]}
     )
 
-    user: str = Field(min_length=3, max_length=256, pattern=r"^[^\s/\\#?']+$", description="Who the token is for")
+    user: Annotated[str, worded("a user name or e-mail address without spaces or any of / \\ # ? '")] = Field(
+        min_length=3, max_length=256, pattern=r"^[^\s/\\#?']+$", description="Who the token is for"
+    )
     admin: bool = Field(default=False, description="Whether the token makes its holder an admin")
     expires_in_days: int | None = Field(default=None, ge=1, le=3650, description="None: the token never expires")
     note: str = Field(default="", max_length=200, description="What the token is for, for whoever lists tokens")
