@@ -102,6 +102,7 @@ def test_a_wrong_method_names_the_right_ones(api: httpx.Client) -> None:
 def test_no_message_repeats_itself(stack: Stack, api: httpx.Client, admin: httpx.Client, vm_name: str) -> None:
     assert api.post("/vms", json=body(vm_name)).status_code == 202
     problems = [
+        problem_of(api.post(f"/vms/{vm_name}/snooze", json={"hours": 100}), 422),
         problem_of(api.post("/vms", json=body(vm_name)), 409),
         problem_of(api.get("/vms/no-such-vm"), 404),
         problem_of(api.get("/nothing-here"), 404),
