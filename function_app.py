@@ -8,6 +8,10 @@ from shared.api.app import create_app
 from shared.services import ServiceHolder
 from shared.settings import get_settings
 
+# The Azure SDKs log every request's headers at INFO, which the host would ship to Application Insights (billed
+# by the GB ingested). Their warnings and errors still get through.
+logging.getLogger("azure").setLevel(logging.WARNING)
+
 settings = get_settings()
 services = ServiceHolder(settings)
 # The app authenticates every caller itself (API tokens or Easy Auth), so the host lets requests in.

@@ -358,6 +358,8 @@ def main(argv: list[str] | None = None, clock: Callable[[], datetime] | None = N
     parser.add_argument("--dry-run", action="store_true", help="record decisions without acting")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The Azure SDKs log every request's headers at INFO (~500 lines a pass); keep their warnings and errors.
+    logging.getLogger("azure").setLevel(logging.WARNING)
     settings = get_settings()
     svc = ServiceHolder(settings)()
     notifier = Webhook(settings.notify_webhook_url)

@@ -6,6 +6,7 @@ Handlers are thin: they resolve the caller, call the shells (`shared.operations`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from fastapi import FastAPI
@@ -53,4 +54,6 @@ def app_from_env() -> FastAPI:
     """For `uvicorn --factory shared.api.app:app_from_env` (the local stack)."""
     from shared.settings import get_settings
 
+    # The Azure SDKs log every request's headers at INFO; a server logging at INFO would print them all.
+    logging.getLogger("azure").setLevel(logging.WARNING)
     return create_app(get_settings())
