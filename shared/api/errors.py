@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from shared.api.deps import admin_user, current_user, mutating_user
 from shared.api.docs import DOCS_URL
@@ -181,6 +182,15 @@ def validation_problem(exc: RequestValidationError) -> Problem:
     return Problem(422, "Unprocessable Content", "The request is not valid; see errors.", errors=fields)
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method the API's routes accept at `path`, from the OpenAPI document."""
+    methods: set[str] = set()
+    for template, operations in app.openapi()["paths"].items():
+        if compile_path(template)[0].match(path):
+            methods.update(method.upper() for method in operations)
+    return sorted(methods)
+
+
 def http_problem(request: Request, exc: StarletteHTTPException) -> Problem:
     """Starlette's own refusals (no such route, wrong method, a body it could not parse) as problems."""
     title = HTTPStatus(exc.status_code).phrase
@@ -190,7 +200,9 @@ def http_problem(request: Request, exc: StarletteHTTPException) -> Problem:
     if exc.status_code == 404:
         detail = f"There is nothing at {path}; the API's routes are listed at {docs}."
     elif exc.status_code == 405:
-        detail = f"{path} does not accept {request.method}; it accepts {headers.get('Allow', 'other methods')}."
+        # Starlette's Allow names the methods of the first route that matched the path, not of all of them.
+        headers["Allow"] = ", ".join(allowed_methods(request.app, path)) or headers.get("Allow", "")
+        detail = f"{path} does not accept {request.method}; it accepts {headers['Allow']}."
     else:
         detail = str(exc.detail) if exc.detail and exc.detail != title else None
     return Problem(exc.status_code, title, detail, headers=headers)

@@ -92,11 +92,15 @@ def test_an_unknown_route_points_at_the_docs(stack: Stack, method: str, path: st
     assert path in problem["detail"] and "/api/docs" in problem["detail"]
 
 
-def test_a_wrong_method_names_the_right_ones(api: httpx.Client) -> None:
-    response = api.put("/vms")
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [("PUT", "/vms", "GET, POST"), ("POST", "/vms/x", "DELETE, GET")],
+)
+def test_a_wrong_method_names_all_the_right_ones(api: httpx.Client, method: str, path: str, allowed: str) -> None:
+    response = api.request(method, path)
     problem = problem_of(response, 405)
-    assert response.headers["Allow"] in problem["detail"]
-    assert "PUT" in problem["detail"]
+    assert response.headers["Allow"] == allowed
+    assert problem["detail"] == f"/api{path} does not accept {method}; it accepts {allowed}."
 
 
 def test_no_message_repeats_itself(stack: Stack, api: httpx.Client, admin: httpx.Client, vm_name: str) -> None:
