@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 
 PROBLEM_SCHEMA = {"$ref": f"#/components/schemas/{ProblemBody.__name__}"}
-RETRY_AFTER = {"description": "Seconds to wait before trying again", "schema": {"type": "integer", "minimum": 0}}
+RETRY_AFTER = {
+    "description": "Seconds to wait before trying again, when the refusal will clear by itself",
+    "schema": {"type": "integer", "minimum": 0},
+}
 WWW_AUTHENTICATE = {"description": 'How to authenticate: `Bearer realm="dsvm"`', "schema": {"type": "string"}}
 
 
@@ -43,7 +46,10 @@ ERRORS: dict[int, dict[str, Any]] = {
     401: problem_answer("No credentials, or unknown ones", {"WWW-Authenticate": WWW_AUTHENTICATE}),
     403: problem_answer("Admins only"),
     404: problem_answer("Not found (another user's VM is not found either)"),
-    409: problem_answer("The VM's state does not allow this now, or Azure refused (quota, size not available)"),
+    409: problem_answer(
+        "The VM's state does not allow this now, or Azure refused (quota, size not available)",
+        {"Retry-After": RETRY_AFTER},
+    ),
     411: problem_answer("The body was sent without a Content-Length"),
     412: problem_answer("The ETag in If-Match is stale: read again"),
     413: problem_answer(f"The body is larger than {MAX_BODY_BYTES} bytes"),

@@ -54,7 +54,7 @@ def create_vm(
     ] = None,
 ) -> VmView:
     """Create a Data Science VM. Answers 202 at once; poll the `Location` until `state` is Running (or Failed,
-    with Azure's reason). A 4xx answer to a request with an `Idempotency-Key` is replayed too."""
+    with Azure's reason)."""
     caller_ip = client_ip(request)
     if idempotency_key is None:
         record = operations.create(svc, user, body, caller_ip)
