@@ -9,6 +9,10 @@ from shared.api.app import create_app
 from shared.services import ServiceHolder
 from shared.settings import get_settings
 
+# The Azure SDKs log every request's headers at INFO, which the host would ship to Application Insights (billed
+# by the GB ingested). Their warnings and errors still get through.
+logging.getLogger("azure").setLevel(logging.WARNING)
+
 settings = get_settings()
 # The API's ARM client retries briefly and never waits on an operation; the worker's and sweeper's are patient.
 api_services = ServiceHolder(settings)

@@ -384,8 +384,10 @@ def snooze(svc: Services, user: User, name: str, hours: float) -> VmRecord:
     now = svc.clock()
     until = snooze_until(record, hours, svc.policy_for(record.owner), now)
     if isinstance(until, Refusal):
-        errors = [FieldProblem(field="hours", message=until.detail)] if until.status == 422 else None
-        raise Problem(until.status, "Snooze refused", until.detail, errors=errors)
+        if until.status == 422:
+            errors = [FieldProblem(field="hours", message=until.detail)]
+            raise Problem(422, "Snooze refused", "The snooze breaks the team's policy.", errors=errors)
+        raise Problem(until.status, "Snooze refused", until.detail)
     snoozed = record.model_copy(update={"snoozed_until": until, "keep_until": max(record.keep_until, until)})
     event = Event(
         time=now,

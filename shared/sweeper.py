@@ -396,6 +396,8 @@ def main(argv: list[str] | None = None, clock: Callable[[], datetime] | None = N
     parser.add_argument("--json", action="store_true", help="print each pass's report as one JSON line")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The Azure SDKs log every request's headers at INFO (~500 lines a pass); keep their warnings and errors.
+    logging.getLogger("azure").setLevel(logging.WARNING)
     settings = get_settings()
     svc = ServiceHolder(settings, patient=True)()
     notifier = Webhook(settings.notify_webhook_url)

@@ -6,15 +6,25 @@ Handlers are thin: they resolve the caller, call the shells (`shared.operations`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from shared.api.errors import BodyGuard, install_handlers
+from shared.api.docs import OPENAPI_URL, install_docs
+from shared.api.errors import install_handlers
 from shared.api.ratelimit import RateLimiter
 from shared.api.routers import costs, health, me, policy, tokens, vms
 from shared.services import ServiceHolder, Services
 from shared.settings import Settings
+
+TAGS = [
+    {"name": "vms", "description": "Create, use, stop and delete your Data Science VMs; the sizes you may create"},
+    {"name": "costs", "description": "What VMs have cost, per VM and per owner, by month"},
+    {"name": "admin", "description": "Admins: personal API tokens and the team policy"},
+    {"name": "identity", "description": "Who you are, your limits and your usage"},
+    {"name": "health", "description": "Liveness of Table storage and ARM (no token needed)"},
+]
 
 
 def create_app(settings: Settings, services: Callable[[], Services] | None = None) -> FastAPI:
@@ -26,14 +36,15 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
             "Every VM has a record; the sweeper deallocates idle, expired, over-budget and after-hours VMs. "
             "Errors are `application/problem+json` (RFC 9457)."
         ),
-        openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        openapi_url=OPENAPI_URL,
+        docs_url=None,
         redoc_url=None,
+        openapi_tags=TAGS,
     )
     app.state.services = services or ServiceHolder(settings)
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
-    app.add_middleware(BodyGuard)
     install_handlers(app)
+    install_docs(app)
     for router in (costs.router, health.router, me.router, tokens.router, policy.router, vms.router):
         app.include_router(router)
     return app
@@ -43,4 +54,6 @@ def app_from_env() -> FastAPI:
     """For `uvicorn --factory shared.api.app:app_from_env` (the local stack)."""
     from shared.settings import get_settings
 
+    # The Azure SDKs log every request's headers at INFO; a server logging at INFO would print them all.
+    logging.getLogger("azure").setLevel(logging.WARNING)
     return create_app(get_settings())

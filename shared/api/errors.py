@@ -1,17 +1,23 @@
-"""How the API answers when something goes wrong: problem+json responses, the documented error answers of
-each route, the request-body guard, and the exception handlers that turn failures into problems."""
+"""How the API answers when something goes wrong: problem+json responses, the error answers each route
+documents, the request-body guard, and the exception handlers that turn failures into problems."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import compile_path
 
+from shared.api.deps import admin_user, current_user, mutating_user
+from shared.api.docs import DOCS_URL
 from shared.azure.tables import Unreadable
 from shared.core.observations import ArmError
 from shared.core.problems import PROBLEM_JSON, FieldProblem, Problem, ProblemBody, from_arm
@@ -20,41 +26,59 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemBody, "content": {PROBLEM_JSON: {}}, "description": text}
-    for status, text in {
-        400: "Azure refused the request",
-        401: "No or unknown credentials",
-        403: "Admins only",
-        404: "No such VM (or not yours)",
-        409: "Conflicting state",
-        411: "Send a Content-Length",
-        413: "Body too large",
-        415: "Body is not JSON",
-        412: "The ETag in If-Match is stale: read again",
-        422: "Invalid input; `errors` names the fields",
-        428: "If-Match is required",
-        429: "Too many requests",
-        502: "Azure failed",
-        503: "A dependency is unavailable",
-    }.items()
+PROBLEM_SCHEMA = {"$ref": f"#/components/schemas/{ProblemBody.__name__}"}
+RETRY_AFTER = {
+    "description": "Seconds to wait before trying again, when the refusal will clear by itself",
+    "schema": {"type": "integer", "minimum": 0},
+}
+WWW_AUTHENTICATE = {"description": 'How to authenticate: `Bearer realm="dsvm"`', "schema": {"type": "string"}}
+
+
+def problem_answer(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A documented error answer: what it means, its problem+json body, and the headers it carries."""
+    answer: dict[str, Any] = {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+ERRORS: dict[int, dict[str, Any]] = {
+    400: problem_answer("Azure refused the request, or the request is malformed"),
+    401: problem_answer("No credentials, or unknown ones", {"WWW-Authenticate": WWW_AUTHENTICATE}),
+    403: problem_answer("Admins only"),
+    404: problem_answer("Not found (another user's VM is not found either)"),
+    409: problem_answer(
+        "The VM's state does not allow this now, or Azure refused (quota, size not available)",
+        {"Retry-After": RETRY_AFTER},
+    ),
+    411: problem_answer("The body was sent without a Content-Length"),
+    412: problem_answer("The ETag in If-Match is stale: read again"),
+    413: problem_answer(f"The body is larger than {MAX_BODY_BYTES} bytes"),
+    415: problem_answer("The body is not JSON"),
+    422: problem_answer("Invalid input; `errors` names each field at fault"),
+    428: problem_answer("If-Match is required"),
+    429: problem_answer("Too many changes a minute; wait `Retry-After` seconds", {"Retry-After": RETRY_AFTER}),
+    502: problem_answer("Azure failed"),
+    503: problem_answer("Table storage or Azure is unavailable or busy", {"Retry-After": RETRY_AFTER}),
 }
 
-# Every route can answer these: the caller's identity, input validation, Table storage being down.
-ALWAYS = (401, 422, 503)
-# Routes that change something also meet the rate limit and the body guard.
-CHANGES = (400, 411, 413, 415, 429)
+# What the body guard can answer, so only routes that read a body document it.
+BODY_ERRORS = (400, 411, 413, 415, 422)
 
 
-def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: ERRORS[code] for code in sorted({*ALWAYS, *codes})}
+Responses = dict[int | str, dict[str, Any]]
+
+
+def errors(*codes: int) -> Responses:
+    """The error answers a route documents beyond those its shape implies (see `ApiRoute`)."""
+    return {code: ERRORS[code] for code in sorted(codes)}
 
 
 def problem_response(problem: Problem) -> JSONResponse:
     return JSONResponse(problem.content(), status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
 
 
-def body_problem(headers: dict[str, str]) -> Problem | None:
+def body_problem(headers: Mapping[str, str]) -> Problem | None:
     """Why a request body is refused before it is read: too large, of unknown length, or not JSON."""
     length = headers.get("content-length")
     if length is None:
@@ -76,20 +100,119 @@ def body_problem(headers: dict[str, str]) -> Problem | None:
     return None
 
 
-class BodyGuard:
-    """ASGI middleware applying `body_problem` to POST/PUT/PATCH (cheaper than BaseHTTPMiddleware)."""
+def dependants(dependant: Dependant) -> Iterator[Dependant]:
+    yield dependant
+    for sub in dependant.dependencies:
+        yield from dependants(sub)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            problem = body_problem(headers)
+class ApiRoute(APIRoute):
+    """A route that documents the errors its shape implies, so the document cannot drift from the code:
+    a body (the body guard, validation), query or header parameters (validation), a caller (401),
+    admins only (403), the rate limit (429), and Table storage behind every route (503).
+
+    Routes that read a body check it before it is read (`body_problem`); routes without one ignore any.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        parts = list(dependants(self.dependant))
+        calls = {part.call for part in parts}
+        implied = {503}
+        if self.body_field is not None:
+            implied.update(BODY_ERRORS)
+        if any(part.query_params or part.header_params for part in parts):
+            implied.add(422)
+        for call, code in ((current_user, 401), (admin_user, 403), (mutating_user, 429)):
+            if call in calls:
+                implied.add(code)
+        documented = errors(*implied)
+        for status, answer in self.responses.items():
+            documented[status] = {**documented.get(status, {}), **answer}
+        self.responses = documented
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def guarded(request: Request) -> Response:
+            problem = body_problem(request.headers)
             if problem is not None:
-                await problem_response(problem)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+                return problem_response(problem)
+            return await handler(request)
+
+        return guarded
+
+
+def field_name(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    # pydantic puts the union/annotated branch in the path; keep the names a caller sent.
+    parts = [p for p in parts if not p.startswith(("function-after", "function-wrap", "constrained-str"))]
+    return ".".join(parts) or "body"
+
+
+def field_message(error: Mapping[str, Any]) -> str:
+    """pydantic's message, without its prefixes ('Value error, ') and with its stock phrases in words."""
+    kind, context = error.get("type"), error.get("ctx") or {}
+    if kind in ("value_error", "assertion_error") and "error" in context:
+        return str(context["error"])
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        return "not a field of this request (the schema is at /api/docs)"
+    return str(error.get("msg"))
+
+
+def json_position(doc: str, pos: int) -> str:
+    line = doc.count("\n", 0, pos) + 1
+    column = pos - doc.rfind("\n", 0, pos)
+    return f"line {line}, column {column}"
+
+
+def validation_problem(exc: RequestValidationError) -> Problem:
+    fields = []
+    for error in exc.errors():
+        loc = tuple(error.get("loc", ()))
+        if error.get("type") == "json_invalid" and isinstance(exc.body, str) and isinstance(loc[-1], int):
+            reason = str((error.get("ctx") or {}).get("error", "not JSON"))
+            message = f"{reason} at {json_position(exc.body, loc[-1])}"
+            return Problem(
+                422,
+                "Unprocessable Content",
+                "The body is not valid JSON; see errors.",
+                errors=[FieldProblem(field="body", message=message)],
+            )
+        fields.append(FieldProblem(field=field_name(loc), message=field_message(error)))
+    return Problem(422, "Unprocessable Content", "The request is not valid; see errors.", errors=fields)
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method the API's routes accept at `path`, from the OpenAPI document."""
+    methods: set[str] = set()
+    for template, operations in app.openapi()["paths"].items():
+        if compile_path(template)[0].match(path):
+            methods.update(method.upper() for method in operations)
+    return sorted(methods)
+
+
+def http_problem(request: Request, exc: StarletteHTTPException) -> Problem:
+    """Starlette's own refusals (no such route, wrong method, a body it could not parse) as problems."""
+    title = HTTPStatus(exc.status_code).phrase
+    path, docs = request.url.path, f"{request.scope.get('root_path', '')}{DOCS_URL}"
+    headers = dict(exc.headers or {})
+    detail: str | None
+    if exc.status_code == 404:
+        detail = f"There is nothing at {path}; the API's routes are listed at {docs}."
+    elif exc.status_code == 405:
+        # Starlette's Allow names the methods of the first route that matched the path, not of all of them.
+        headers["Allow"] = ", ".join(allowed_methods(request.app, path)) or headers.get("Allow", "")
+        detail = f"{path} does not accept {request.method}; it accepts {headers['Allow']}."
+    else:
+        detail = str(exc.detail) if exc.detail and exc.detail != title else None
+    return Problem(exc.status_code, title, detail, headers=headers)
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -101,19 +224,11 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = []
-        for error in exc.errors():
-            loc = [str(p) for p in error.get("loc", ()) if p != "body"]
-            # pydantic puts the union/annotated branch in the path; keep the names a caller sent.
-            loc = [p for p in loc if not p.startswith(("function-after", "constrained-str"))]
-            fields.append(FieldProblem(field=".".join(loc) or "body", message=str(error.get("msg"))))
-        return problem_response(
-            Problem(422, "Unprocessable Content", "The request is not valid; see errors.", errors=fields)
-        )
+        return problem_response(validation_problem(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(Problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {})))
+        return problem_response(http_problem(request, exc))
 
     @app.exception_handler(ArmError)
     async def on_arm(request: Request, exc: ArmError) -> JSONResponse:

@@ -18,9 +18,14 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 # Azure's reserved Linux admin names (VM osProfile.adminUsername validation).
 RESERVED_USERNAMES = frozenset(
@@ -184,6 +189,25 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+NAME_RULE = "3–40 lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen"
+USERNAME_RULE = "1–32 lower-case letters, digits, underscores and hyphens, starting with a letter or underscore"
+
+
+def say_rule(value: Any, handler: ValidatorFunctionWrapHandler, rule: str) -> Any:
+    """Validate as the field says, but word a failed pattern as the rule, not as pydantic's regex."""
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        if any(error["type"] == "string_pattern_mismatch" for error in exc.errors()):
+            raise PydanticCustomError("string_pattern_mismatch", "must be {rule}", {"rule": rule}) from None
+        raise
+
+
+def worded(rule: str) -> WrapValidator:
+    """`say_rule` as Annotated metadata, for a pattern-constrained type outside this module's models."""
+    return WrapValidator(lambda value, handler: say_rule(value, handler, rule))
+
+
 SshPublicKey = Annotated[str, Field(max_length=16384), AfterValidator(_check_ssh_key)]
 AdminPassword = Annotated[SecretStr, AfterValidator(_check_password)]
 Cidr = Annotated[str, Field(max_length=18), AfterValidator(_check_cidr)]
@@ -217,10 +241,10 @@ class IdleRule(BaseModel):
 
     model_config = STRICT
 
-    enabled: bool = True
-    cpu_percent: float = Field(default=5.0, gt=0, le=100)
+    enabled: bool = Field(default=True, description="false: never stop the VM for being idle")
+    cpu_percent: float = Field(default=5.0, gt=0, le=100, description="Idle while every CPU sample is below this")
     network_in_mb: float = Field(default=50.0, ge=0, le=MAX_NETWORK_MB, description="Network in, total over the window")
-    window_minutes: int = Field(default=60, ge=15, le=24 * 60)
+    window_minutes: int = Field(default=60, ge=15, le=24 * 60, description="How long it must stay idle")
 
 
 class CreateVm(BaseModel):
@@ -252,25 +276,52 @@ class CreateVm(BaseModel):
 
     name: str = Field(
         pattern=r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$",
-        description="Lower-case letters, digits and hyphens, 3-40 characters, starting with a letter",
+        description=f"Unique among your live VMs: {NAME_RULE}",
     )
     size: str = Field(max_length=64, description="VM size from `GET /api/sizes`")
-    image: ImagePreset = ImagePreset.DSVM_UBUNTU_2204
-    os_disk_gb: int = Field(default=256, ge=30, le=4095)
-    os_disk_type: DiskType = DiskType.PREMIUM_LRS
-    admin_username: str = Field(default="azureuser", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
-    ssh_public_key: SshPublicKey | None = None
-    admin_password: AdminPassword | None = Field(default=None, description="Never stored, logged or returned")
+    image: ImagePreset = Field(
+        default=ImagePreset.DSVM_UBUNTU_2204,
+        description="dsvm-ubuntu-2204: the Data Science VM (JupyterHub, RStudio); ubuntu-2204: plain Ubuntu",
+    )
+    os_disk_gb: int = Field(default=256, ge=30, le=4095, description="OS disk size in GiB, within the policy")
+    os_disk_type: DiskType = Field(default=DiskType.PREMIUM_LRS, description="OS disk type, as the policy allows")
+    admin_username: str = Field(
+        default="azureuser",
+        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+        description=f"The Linux user to create: {USERNAME_RULE}; not one of Azure's reserved names",
+    )
+    ssh_public_key: SshPublicKey | None = Field(
+        default=None,
+        description="An OpenSSH public key line: ssh-ed25519, ecdsa-sha2-* or ssh-rsa (2048+ bits). This, "
+        "admin_password, or both",
+    )
+    admin_password: AdminPassword | None = Field(
+        default=None,
+        description="12–72 characters with 3 of: lower-case, upper-case, digit, symbol. Never stored, logged or "
+        "returned",
+    )
     allowed_cidrs: list[Cidr] | None = Field(
         default=None, min_length=1, max_length=10, description="Who may reach 22/8000/8787; default: your /32"
     )
-    tags: dict[str, str] = Field(default_factory=dict, max_length=15)
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=15,
+        description="Azure tags for the VM's resources: names of 1–128 characters without <>%&\\?/, values up to 256",
+    )
     ttl_hours: int | None = Field(
-        default=None, ge=1, le=MAX_HOURS, description="Hours until automatic stop; policy default"
+        default=None,
+        ge=1,
+        le=MAX_HOURS,
+        description="Hours until the VM is stopped automatically; default: the policy's",
     )
     budget_usd: float | None = Field(default=None, gt=0, le=MAX_USD, description="Deallocate once the VM has cost this")
-    schedule: Schedule | None = None
-    idle: IdleRule = Field(default_factory=IdleRule)
+    schedule: Schedule | None = Field(default=None, description="Working hours; none: the VM may run any time")
+    idle: IdleRule = Field(default_factory=IdleRule, description="When the VM counts as idle and is stopped")
+
+    @field_validator("name", "admin_username", mode="wrap")
+    @classmethod
+    def _rules_in_words(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        return say_rule(value, handler, NAME_RULE if info.field_name == "name" else USERNAME_RULE)
 
     @field_validator("admin_username")
     @classmethod
@@ -303,16 +354,18 @@ class CreateVm(BaseModel):
 class SnoozeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [{"hours": 2}]})
 
-    hours: float = Field(gt=0, le=24 * 7)
+    hours: float = Field(gt=0, le=24 * 7, description="How long to postpone, within the policy's max_snooze_hours")
 
 
 class Event(BaseModel):
-    time: datetime
-    actor: str
-    action: str
-    state: VmState | None = None
-    reason: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
+    time: datetime = Field(description="When it happened (UTC)")
+    actor: str = Field(description="Who did it: a user, or the sweeper")
+    action: str = Field(description="What was done: create, stop, warn, ...")
+    state: VmState | None = Field(default=None, description="The VM's state after it")
+    reason: str = Field(description="Why, in words")
+    evidence: dict[str, Any] = Field(
+        default_factory=dict, description="What the decision rested on (rule, samples, cost)"
+    )
 
 
 class VmFields(BaseModel):
@@ -321,32 +374,35 @@ class VmFields(BaseModel):
     # A stored record with NaN or Infinity in it does not load (and is skipped, with a log line, by bulk reads).
     model_config = ConfigDict(allow_inf_nan=False)
 
-    id: str
-    name: str
-    owner: str
-    state: VmState
-    power_state: str | None = None
+    id: str = Field(description="The record's id; a new VM of the same name gets a new one")
+    name: str = Field(description="The VM's name, unique among live VMs")
+    owner: str = Field(description="Who created it")
+    state: VmState = Field(description="Where the VM is in its life; transitional states end by themselves")
+    power_state: str | None = Field(
+        default=None, description="Azure's last reported power state: running, deallocated, stopped, ..."
+    )
     still_billing: bool = Field(default=False, description="Stopped but still allocated: compute still bills")
-    size: str
-    location: str
-    image: ImagePreset
-    os_disk_gb: int
-    os_disk_type: DiskType
-    admin_username: str
-    allowed_cidrs: list[str]
-    tags: dict[str, str] = Field(default_factory=dict)
-    ttl_hours: int
+    size: str = Field(description="The VM size")
+    location: str = Field(description="The Azure region")
+    image: ImagePreset = Field(description="The image preset it was created from")
+    os_disk_gb: int = Field(description="OS disk size in GiB")
+    os_disk_type: DiskType = Field(description="OS disk type")
+    admin_username: str = Field(description="The Linux user on the VM")
+    allowed_cidrs: list[str] = Field(description="Source ranges that may reach ports 22, 8000 and 8787")
+    tags: dict[str, str] = Field(default_factory=dict, description="The caller's Azure tags")
+    ttl_hours: int = Field(description="The time limit in hours")
     keep_until: datetime = Field(description="When the time limit stops the VM (moved by snooze)")
-    budget_usd: float | None = None
-    schedule: Schedule | None = None
-    idle: IdleRule = Field(default_factory=IdleRule)
-    public_ip: str | None = None
-    created_at: datetime
-    updated_at: datetime
-    error_code: str | None = None
-    error_message: str | None = None
-    # Automatic stops (schedule, time limit, idle) are held off until then; budget stops are not.
-    snoozed_until: datetime | None = None
+    budget_usd: float | None = Field(default=None, description="The VM is deallocated once it has cost this")
+    schedule: Schedule | None = Field(default=None, description="Working hours; none: the VM may run any time")
+    idle: IdleRule = Field(default_factory=IdleRule, description="When the VM counts as idle and is stopped")
+    public_ip: str | None = Field(default=None, description="The public IP address, while it has one")
+    created_at: datetime = Field(description="When the VM was asked for (UTC)")
+    updated_at: datetime = Field(description="When the record last changed (UTC)")
+    error_code: str | None = Field(default=None, description="Azure's error code when the VM is Failed")
+    error_message: str | None = Field(default=None, description="Azure's message when the VM is Failed")
+    snoozed_until: datetime | None = Field(
+        default=None, description="Schedule, time-limit and idle stops are held off until then; budget stops are not"
+    )
     cost_usd: float = Field(
         default=0.0, description="What the VM has cost so far (compute while allocated, disk always)"
     )
@@ -387,18 +443,18 @@ class VmRecord(VmFields):
 class VmView(VmFields):
     """A VM as the API shows it."""
 
-    jupyterhub_url: str | None
-    rstudio_url: str | None
-    ssh: str | None
+    jupyterhub_url: str | None = Field(description="JupyterHub (self-signed certificate), while there is a public IP")
+    rstudio_url: str | None = Field(description="RStudio Server, while there is a public IP")
+    ssh: str | None = Field(description="The ssh command to log in, while there is a public IP")
     burn_usd_per_hour: float | None = Field(default=None, description="What it costs per hour as it is now")
 
 
 class VmList(BaseModel):
-    value: list[VmView]
+    value: list[VmView] = Field(description="The VMs, by name")
 
 
 class EventList(BaseModel):
-    value: list[Event]
+    value: list[Event] = Field(description="Newest first")
 
 
 class User(BaseModel):
@@ -409,25 +465,25 @@ class User(BaseModel):
 
 
 class SizeInfo(BaseModel):
-    name: str
-    vcpus: int | None
-    memory_gib: float | None
+    name: str = Field(description="The VM size, as `size` in a create")
+    vcpus: int | None = Field(description="vCPUs (none: unknown in this region)")
+    memory_gib: float | None = Field(description="Memory in GiB (none: unknown in this region)")
     hourly_usd: float | None = Field(description="Linux pay-as-you-go list price in the workload region")
 
 
 class SizeList(BaseModel):
-    region: str
-    value: list[SizeInfo]
+    region: str = Field(description="The region VMs are created in")
+    value: list[SizeInfo] = Field(description="The sizes you may create")
 
 
 class VmCost(BaseModel):
-    name: str
-    owner: str
-    usd: float
+    name: str = Field(description="The VM's name")
+    owner: str = Field(description="Who owns it")
+    usd: float = Field(description="What it cost in the month")
 
 
 class CostReport(BaseModel):
     month: str = Field(description="Calendar month, UTC (YYYY-MM)")
-    total_usd: float
-    by_owner: dict[str, float]
-    by_vm: list[VmCost]
+    total_usd: float = Field(description="What all VMs cost in the month")
+    by_owner: dict[str, float] = Field(description="Cost per owner")
+    by_vm: list[VmCost] = Field(description="Cost per VM")

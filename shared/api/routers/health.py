@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from shared.api.deps import Svc
-from shared.api.errors import ERRORS
+from shared.api.errors import ApiRoute
 from shared.core.problems import PROBLEM_JSON, Problem
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api", tags=["health"])
+router = APIRouter(prefix="/api", tags=["health"], route_class=ApiRoute)
 
 
-@router.get("/health", responses={503: ERRORS[503]})
+class Health(BaseModel):
+    status: Literal["ok"] = Field(description="Both dependencies answered")
+    checks: dict[str, str] = Field(description="Each dependency (storage, arm): ok")
+
+
+@router.get(
+    "/health",
+    summary="Are storage and ARM reachable?",
+    operation_id="getHealth",
+    response_model=Health,
+    responses={503: {"description": "Storage or ARM is down; `checks` says which and how"}},
+)
 def health(svc: Svc) -> JSONResponse:
     """Anonymous liveness of Table storage and ARM."""
     checks: dict[str, str] = {}

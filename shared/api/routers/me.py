@@ -5,29 +5,29 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.api.deps import Caller, Svc
-from shared.api.errors import errors
+from shared.api.errors import ApiRoute, errors
 from shared.core.costs import month_of
 from shared.core.policy import Policy, usage
 
-router = APIRouter(prefix="/api", tags=["identity"])
+router = APIRouter(prefix="/api", tags=["identity"], route_class=ApiRoute)
 
 
 class Limit(BaseModel):
-    used: float
-    limit: float
+    used: float = Field(description="What you hold or spent now")
+    limit: float = Field(description="What the policy allows you")
 
 
 class Me(BaseModel):
-    user: str
-    role: Literal["admin", "user"]
-    usage: dict[str, Limit]
-    policy: Policy
+    user: str = Field(description="Who you are")
+    role: Literal["admin", "user"] = Field(description="admin: may see every VM, issue tokens and edit the policy")
+    usage: dict[str, Limit] = Field(description="vms and vcpus allocated now; month_usd spent this month")
+    policy: Policy = Field(description="The policy that applies to you, your overrides included")
 
 
-@router.get("/me", responses=errors(502))
+@router.get("/me", summary="Who you are, your limits and usage", operation_id="getMe", responses=errors(502))
 def me(user: Caller, svc: Svc) -> Me:
     """Who the caller is, their role, and their usage against each limit."""
     policy = svc.policy_for(user.name)

@@ -7,13 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 
 from shared.api.deps import Admin, Caller, Svc
-from shared.api.errors import CHANGES, errors
+from shared.api.errors import ApiRoute, Responses, errors
 from shared.azure.tables import Stale
 from shared.core.policy import Policy, PolicyOverride
 from shared.core.problems import Problem
 from shared.services import OVERRIDE_PARTITION, POLICY_PARTITION, TEAM_POLICY, Services
 
-router = APIRouter(prefix="/api/policy", tags=["policy"])
+router = APIRouter(prefix="/api/policy", tags=["admin"], route_class=ApiRoute)
+
+ETAG = {"ETag": {"description": "Send it in `If-Match` to change this document", "schema": {"type": "string"}}}
+WITH_ETAG: Responses = {200: {"description": "The document; its version in `ETag`", "headers": ETAG}}
 
 DEFAULTS_ETAG = '"defaults"'
 
@@ -27,7 +30,7 @@ def write_doc(svc: Services, partition: str, row: str, doc: str, if_match: str |
         raise Problem(412, "Precondition Failed", "It changed since you read it; GET it again and retry.") from None
 
 
-@router.get("", responses=errors())
+@router.get("", summary="The team policy", operation_id="getPolicy", responses=WITH_ETAG)
 def get_policy(user: Caller, svc: Svc, response: Response) -> Policy:
     """The team policy. Its `ETag` goes in `If-Match` when an admin changes it."""
     policy, etag = svc.team_policy()
@@ -35,7 +38,9 @@ def get_policy(user: Caller, svc: Svc, response: Response) -> Policy:
     return policy
 
 
-@router.put("", responses=errors(403, 412, 428, *CHANGES))
+@router.put(
+    "", summary="Replace the team policy", operation_id="putPolicy", responses={**WITH_ETAG, **errors(412, 428)}
+)
 def put_policy(
     body: Policy,
     admin: Admin,
@@ -48,7 +53,9 @@ def put_policy(
     return body
 
 
-@router.get("/users/{user}", responses=errors(403))
+@router.get(
+    "/users/{user}", summary="One user's policy overrides", operation_id="getPolicyOverride", responses=WITH_ETAG
+)
 def get_override(user: str, admin: Admin, svc: Svc, response: Response) -> PolicyOverride:
     """One user's exceptions to the team policy (empty if none)."""
     override, etag = svc.override(user.lower())
@@ -56,14 +63,19 @@ def get_override(user: str, admin: Admin, svc: Svc, response: Response) -> Polic
     return override or PolicyOverride()
 
 
-@router.put("/users/{user}", responses=errors(403, 412, 428, *CHANGES))
+@router.put(
+    "/users/{user}",
+    summary="Set one user's policy overrides",
+    operation_id="putPolicyOverride",
+    responses={**WITH_ETAG, **errors(412, 428)},
+)
 def put_override(
     user: str,
     body: PolicyOverride,
     admin: Admin,
     svc: Svc,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: Annotated[str | None, Header(description="The ETag from GET /api/policy/users/{user}")] = None,
 ) -> PolicyOverride:
     """Set one user's exceptions (admins), ETag-checked like the team policy."""
     response.headers["ETag"] = write_doc(svc, OVERRIDE_PARTITION, user.lower(), body.model_dump_json(), if_match)

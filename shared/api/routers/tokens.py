@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.api.deps import Admin, Svc
-from shared.api.errors import CHANGES, errors
+from shared.api.errors import ApiRoute, errors
 from shared.auth import TokenInfo, issue_token, list_tokens, revoke_token
+from shared.core.models import worded
 from shared.core.problems import Problem
 
-router = APIRouter(prefix="/api/tokens", tags=["identity"])
+router = APIRouter(prefix="/api/tokens", tags=["admin"], route_class=ApiRoute)
 
 
 class NewToken(BaseModel):
@@ -21,10 +22,12 @@ class NewToken(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"user": "ana@example.com", "expires_in_days": 90}]}
     )
 
-    user: str = Field(min_length=3, max_length=256, pattern=r"^[^\s/\\#?']+$")
-    admin: bool = False
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
-    note: str = Field(default="", max_length=200)
+    user: Annotated[str, worded("a user name or e-mail address without spaces or any of / \\ # ? '")] = Field(
+        min_length=3, max_length=256, pattern=r"^[^\s/\\#?']+$", description="Who the token is for"
+    )
+    admin: bool = Field(default=False, description="Whether the token makes its holder an admin")
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650, description="None: the token never expires")
+    note: str = Field(default="", max_length=200, description="What the token is for, for whoever lists tokens")
 
 
 class IssuedToken(TokenInfo):
@@ -32,10 +35,10 @@ class IssuedToken(TokenInfo):
 
 
 class TokenList(BaseModel):
-    value: list[TokenInfo]
+    value: list[TokenInfo] = Field(description="Every token's metadata")
 
 
-@router.post("", status_code=201, responses=errors(403, *CHANGES))
+@router.post("", status_code=201, summary="Issue an API token", operation_id="createToken")
 def create_token(body: NewToken, admin: Admin, svc: Svc) -> IssuedToken:
     """Issue a personal API token. The token is shown in this answer only; it is stored as a hash."""
     expires = timedelta(days=body.expires_in_days) if body.expires_in_days else None
@@ -44,13 +47,15 @@ def create_token(body: NewToken, admin: Admin, svc: Svc) -> IssuedToken:
     return IssuedToken(**info.model_dump(), token=token)
 
 
-@router.get("", responses=errors(403))
+@router.get("", summary="List API tokens", operation_id="listTokens")
 def get_tokens(admin: Admin, svc: Svc, user: Annotated[str | None, Query(max_length=256)] = None) -> TokenList:
     """Every token's metadata (never the token itself)."""
     return TokenList(value=list_tokens(svc.store, user))
 
 
-@router.delete("/{token_id}", status_code=204, responses=errors(403, 404, *CHANGES))
+@router.delete(
+    "/{token_id}", status_code=204, summary="Revoke an API token", operation_id="revokeToken", responses=errors(404)
+)
 def delete_token(token_id: str, admin: Admin, svc: Svc) -> Response:
     """Revoke a token at once."""
     if not revoke_token(svc.store, token_id):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -11,15 +11,34 @@ from fastapi.responses import JSONResponse
 from shared import operations
 from shared.api import idempotency
 from shared.api.deps import Caller, Changer, Svc
-from shared.api.errors import CHANGES, errors
+from shared.api.errors import ApiRoute, Responses, errors
+from shared.core.lifecycle import Action
 from shared.core.models import CreateVm, EventList, SnoozeRequest, User, VmList, VmView
 from shared.core.problems import PROBLEM_JSON, FieldProblem, Problem
 from shared.services import Services
 
-router = APIRouter(prefix="/api/vms", tags=["vms"])
+router = APIRouter(prefix="/api/vms", tags=["vms"], route_class=ApiRoute)
+
+LOCATION = {"Location": {"description": "The VM to poll: `/api/vms/{name}`", "schema": {"type": "string"}}}
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored first answer to the same Idempotency-Key and body",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+ACCEPTED: Responses = {202: {"description": "Accepted: poll the `Location` until `state` settles", "headers": LOCATION}}
 
 
-@router.post("", status_code=202, responses=errors(400, 409, 502, *CHANGES))
+@router.post(
+    "",
+    status_code=202,
+    summary="Create a VM",
+    operation_id="createVm",
+    responses={
+        202: {"description": "Accepted: poll the `Location` until `state` is Running", "headers": LOCATION | REPLAYED},
+        **errors(409, 502),
+    },
+)
 def create_vm(
     body: CreateVm,
     request: Request,
@@ -28,10 +47,14 @@ def create_vm(
     svc: Svc,
     idempotency_key: Annotated[
         str | None,
-        Header(max_length=idempotency.MAX_KEY_LENGTH, description="Retry-safe: same key + body → same answer"),
+        Header(
+            max_length=idempotency.MAX_KEY_LENGTH,
+            description="Retry-safe creates: the same key and body within 24 h get the first answer again",
+        ),
     ] = None,
 ) -> VmView:
-    """Create a Data Science VM. Answers 202 at once; poll the `Location` until `state` is Running."""
+    """Create a Data Science VM. Answers 202 at once; poll the `Location` until `state` is Running (or Failed,
+    with Azure's reason)."""
     caller_ip = client_ip(request)
     if idempotency_key is None:
         record = operations.create(svc, user, body, caller_ip)
@@ -40,12 +63,12 @@ def create_vm(
     return idempotent_create(svc, user, body, caller_ip, idempotency_key)  # type: ignore[return-value]
 
 
-@router.get("", responses=errors(), response_model=VmList)
+@router.get("", summary="List your VMs", operation_id="listVms", response_model=VmList)
 def list_vms(
     user: Caller,
     svc: Svc,
     owner: Annotated[str | None, Query(max_length=256, description="Admins: only this owner's VMs")] = None,
-    include_deleted: bool = False,
+    include_deleted: Annotated[bool, Query(description="Include tombstones of deleted VMs")] = False,
 ) -> Response:
     """Your VMs (admins: everyone's), with power state from one group-wide ARM list (at most 10 s old)."""
     # Serialised here, once: letting FastAPI re-validate a thousand views would double the cost.
@@ -53,7 +76,7 @@ def list_vms(
     return Response(views.model_dump_json(), media_type="application/json")
 
 
-@router.get("/{name}", responses=errors(404, 502), response_model=VmView)
+@router.get("/{name}", summary="Show a VM", operation_id="getVm", responses=errors(404, 502), response_model=VmView)
 def get_vm(name: str, user: Caller, svc: Svc) -> Response:
     """One VM: record, live power state, public IP, JupyterHub/RStudio URLs, ssh command, cost and burn rate."""
     record = operations.refresh(svc, operations.owned(svc, user, name))
@@ -61,35 +84,66 @@ def get_vm(name: str, user: Caller, svc: Svc) -> Response:
     return Response(view.model_dump_json(), media_type="application/json")
 
 
-@router.delete("/{name}", status_code=202, responses=errors(400, 404, 409, 502, *CHANGES))
+@router.delete(
+    "/{name}",
+    status_code=202,
+    summary="Delete a VM",
+    operation_id="deleteVm",
+    responses={**ACCEPTED, **errors(400, 404, 409, 502)},
+)
 def delete_vm(name: str, response: Response, user: Changer, svc: Svc) -> VmView:
     """Delete the VM and everything it owns (NIC, public IP, OS disk, NSG). The record stays as a tombstone."""
-    record = operations.act(svc, user, name, "delete")
-    response.headers["Location"] = f"/api/vms/{record.name}"
-    return operations.view(record)
+    return accepted(svc, user, name, "delete", response)
 
 
-@router.post("/{name}/snooze", responses=errors(404, 409, *CHANGES))
+@router.post(
+    "/{name}/snooze",
+    summary="Postpone automatic stops",
+    operation_id="snoozeVm",
+    responses=errors(404, 409),
+)
 def snooze_vm(name: str, body: SnoozeRequest, user: Changer, svc: Svc) -> VmView:
     """Postpone schedule, time-limit and idle stops by `hours` (within policy). Budget caps still apply."""
     return operations.view(operations.snooze(svc, user, name, body.hours))
 
 
-@router.post("/{name}/{action}", status_code=202, responses=errors(400, 404, 409, 502, *CHANGES))
-def power(
-    name: str, action: Literal["start", "stop", "restart"], response: Response, user: Changer, svc: Svc
-) -> VmView:
-    """start, stop (deallocate: compute billing stops) or restart."""
+POWER: Responses = {**ACCEPTED, **errors(400, 404, 409, 502)}
+
+
+@router.post("/{name}/start", status_code=202, summary="Start a VM", operation_id="startVm", responses=POWER)
+def start_vm(name: str, response: Response, user: Changer, svc: Svc) -> VmView:
+    """Start a stopped VM; compute billing resumes."""
+    return accepted(svc, user, name, "start", response)
+
+
+@router.post("/{name}/stop", status_code=202, summary="Stop (deallocate) a VM", operation_id="stopVm", responses=POWER)
+def stop_vm(name: str, response: Response, user: Changer, svc: Svc) -> VmView:
+    """Stop the VM and deallocate it: compute billing stops, the disk (and its cost) stays."""
+    return accepted(svc, user, name, "stop", response)
+
+
+@router.post("/{name}/restart", status_code=202, summary="Restart a VM", operation_id="restartVm", responses=POWER)
+def restart_vm(name: str, response: Response, user: Changer, svc: Svc) -> VmView:
+    """Restart a running VM in place."""
+    return accepted(svc, user, name, "restart", response)
+
+
+@router.get("/{name}/events", summary="A VM's audit trail", operation_id="listVmEvents", responses=errors(404))
+def events(
+    name: str,
+    user: Caller,
+    svc: Svc,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many events")] = 200,
+) -> EventList:
+    """What happened to the VM and why (every automatic stop with its rule and evidence), newest first."""
+    record = operations.owned(svc, user, name)
+    return EventList(value=svc.store.list_events(record.id, limit))
+
+
+def accepted(svc: Services, user: User, name: str, action: Action, response: Response) -> VmView:
     record = operations.act(svc, user, name, action)
     response.headers["Location"] = f"/api/vms/{record.name}"
     return operations.view(record)
-
-
-@router.get("/{name}/events", responses=errors(404))
-def events(name: str, user: Caller, svc: Svc, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> EventList:
-    """The audit trail, newest first."""
-    record = operations.owned(svc, user, name)
-    return EventList(value=svc.store.list_events(record.id, limit))
 
 
 def client_ip(request: Request) -> str | None:
