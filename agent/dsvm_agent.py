@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import ipaddress
 import json
 import logging
@@ -447,6 +448,7 @@ def http_json(url: str, token: str, accept: str = "application/json") -> Any:
         return json.loads(response.read(4 * 1024 * 1024))
 
 
+@functools.cache
 def loopback_tls() -> ssl.SSLContext:
     # JupyterHub on the DSVM serves a self-signed certificate; every URL read here is on loopback (checked
     # when the config is read and when a server's address is found), so the name is not worth verifying.
