@@ -637,25 +637,32 @@ if _dsvm_agent_token.is_file():
 
 
 def setup_jupyterhub(hub_config: Path, token_file: Path, restart: Callable[[], None]) -> bool:
-    """Register the agent with the hub: a token of its own, a config drop-in, a hub restart. Idempotent.
+    """Register the agent with the hub: a token of its own, a config drop-in, a hub restart if any changed.
 
-    Returns False (and changes nothing) when this VM has no JupyterHub config.
+    Returns False (and changes nothing) when this VM has no JupyterHub config. A second run changes nothing.
     """
     if not hub_config.is_file():
         log.info("no JupyterHub config at %s: JupyterHub activity will be reported as null", hub_config)
         return False
+    changed = False
     token_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not token_file.exists():
         fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32) + "\n")
-    drop_in = HUB_DROP_IN.format(token_file=str(token_file), scopes=list(HUB_SCOPES))
-    (hub_config.parent / HUB_DROP_IN_NAME).write_text(drop_in)
+        changed = True
+    drop_in = hub_config.parent / HUB_DROP_IN_NAME
+    content = HUB_DROP_IN.format(token_file=str(token_file), scopes=list(HUB_SCOPES))
+    if not drop_in.is_file() or drop_in.read_text() != content:
+        drop_in.write_text(content)
+        changed = True
     text = hub_config.read_text()
     if HUB_INCLUDE not in text:
         with hub_config.open("a") as f:
             f.write(("" if text.endswith("\n") or not text else "\n") + HUB_INCLUDE)
-    restart()
+        changed = True
+    if changed:
+        restart()
     return True
 
 

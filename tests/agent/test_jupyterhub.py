@@ -106,9 +106,11 @@ def test_setup_twice_changes_nothing_more(tmp_path: Path) -> None:
     hub_config = tmp_path / "jupyterhub_config.py"
     hub_config.write_text("c.JupyterHub.port = 8000")  # no final newline
     token_file = tmp_path / "token"
-    agent.setup_jupyterhub(hub_config, token_file, lambda: None)
+    restarts: list[bool] = []
+    agent.setup_jupyterhub(hub_config, token_file, lambda: restarts.append(True))
     first_token, first_config = token_file.read_text(), hub_config.read_text()
-    agent.setup_jupyterhub(hub_config, token_file, lambda: None)
+    agent.setup_jupyterhub(hub_config, token_file, lambda: restarts.append(True))
+    assert restarts == [True]  # the hub is not restarted again for nothing
     assert token_file.read_text() == first_token
     assert hub_config.read_text() == first_config
     assert first_config.count("load_subconfig") == 1
