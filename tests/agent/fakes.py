@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import stat
 import threading
 import time
@@ -15,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import trustme
 
 HUB_TOKEN = "c0ffee" * 8
 
@@ -106,15 +109,16 @@ class Recorder:
 class FakeHub:
     """JupyterHub's REST API (/hub/api/users, paginated) and alice's Jupyter server (/user/alice/api/kernels)."""
 
-    def __init__(self, page_size: int = 200, paginates: bool = True) -> None:
+    def __init__(self, page_size: int = 200, paginates: bool = True, tls: bool = False) -> None:
         self.page_size = page_size
         self.paginates = paginates  # JupyterHub before 2.0 answered a plain list whatever the Accept header
         self.recorder = Recorder()
-        self.server = serve(self.handle)
+        self.scheme = "https" if tls else "http"
+        self.server = serve(self.handle, tls=tls)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def handle(self, request: Request) -> tuple[int, Any]:
         self.recorder.add(request)
@@ -165,7 +169,7 @@ class FakeApi:
         self.server.server_close()
 
 
-def serve(handle: Any, port: int = 0) -> ThreadingHTTPServer:
+def serve(handle: Any, port: int = 0, tls: bool = False) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def answer(self) -> None:
             parts = urlsplit(self.path)
@@ -192,6 +196,10 @@ def serve(handle: Any, port: int = 0) -> ThreadingHTTPServer:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    if tls:  # a self-signed certificate, as the DSVM's JupyterHub serves
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return server
 

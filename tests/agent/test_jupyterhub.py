@@ -38,6 +38,15 @@ def test_a_hub_answering_a_plain_list_is_read_too() -> None:
         old.close()
 
 
+def test_a_hub_behind_its_self_signed_https_is_read() -> None:
+    # The DSVM's hub serves https with a self-signed certificate; on loopback the agent does not verify it.
+    secure = FakeHub(tls=True)
+    try:
+        assert agent.read_hub_users(f"{secure.url}/hub/api", HUB_TOKEN) == HUB_USERS
+    finally:
+        secure.close()
+
+
 def test_a_refused_token_reports_null_not_a_crash(hub: FakeHub) -> None:
     read = lambda: agent.read_hub_users(f"{hub.url}/hub/api", "wrong")  # noqa: E731
     assert agent.guarded("jupyter", read, None) is None
