@@ -12,7 +12,7 @@ from traitlets.config import Config, LazyConfigValue
 from traitlets.config.loader import PyFileConfigLoader
 
 from agent import dsvm_agent as agent
-from tests.agent.fakes import HUB_TOKEN, HUB_USERS, FakeHub
+from tests.agent.fakes import HUB_TOKEN, HUB_USERS, FakeHub, running
 
 
 @pytest.fixture
@@ -30,21 +30,13 @@ def test_users_are_read_page_by_page(hub: FakeHub) -> None:
     assert all(r.headers["authorization"] == f"token {HUB_TOKEN}" for r in hub.recorder.snapshot())
 
 
-def test_a_hub_answering_a_plain_list_is_read_too() -> None:
-    old = FakeHub(paginates=False)
-    try:
-        assert agent.read_hub_users(f"{old.url}/hub/api", HUB_TOKEN) == HUB_USERS
-    finally:
-        old.close()
-
-
-def test_a_hub_behind_its_self_signed_https_is_read() -> None:
-    # The DSVM's hub serves https with a self-signed certificate; on loopback the agent does not verify it.
-    secure = FakeHub(tls=True)
-    try:
-        assert agent.read_hub_users(f"{secure.url}/hub/api", HUB_TOKEN) == HUB_USERS
-    finally:
-        secure.close()
+@pytest.mark.parametrize("kind", [{"paginates": False}, {"tls": True}], ids=["plain-list", "self-signed-https"])
+def test_other_hubs_are_read_too(kind: dict[str, bool]) -> None:
+    # A hub before 2.0 answers a plain list. The DSVM's hub serves https with a self-signed certificate,
+    # which the agent does not verify on loopback.
+    other = FakeHub(**kind)
+    with running(other):
+        assert agent.read_hub_users(f"{other.url}/hub/api", HUB_TOKEN) == HUB_USERS
 
 
 def test_a_refused_token_reports_null_not_a_crash(hub: FakeHub) -> None:
