@@ -1,8 +1,7 @@
 """How the control plane installs the activity agent on a VM: cloud-init fragments for its customData.
 
 `agent_cloud_config(...)` returns the agent (gzip + base64), its root-only config and its systemd unit as
-`write_files`, and the `runcmd` steps that register it with JupyterHub and start it. `custom_data(...)`
-turns a cloud-config into the base64 `osProfile.customData` ARM takes, refusing one over Azure's limit.
+`write_files`, and the `runcmd` steps that register it with JupyterHub and start it.
 This module reads the agent's source as data; importing it imports none of the agent's runtime code.
 """
 
@@ -11,7 +10,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +22,6 @@ UNIT_PATH = f"/etc/systemd/system/{UNIT_NAME}"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 MIN_INTERVAL_MINUTES, MAX_INTERVAL_MINUTES = 1, 60
-# "The maximum length of the binary array is 65535 bytes": ARM's limit on customData once base64-decoded
-# (https://learn.microsoft.com/dotnet/api/azure.resourcemanager.compute.models.virtualmachineosprofile.customdata).
-CUSTOM_DATA_MAX_BYTES = 65535
 
 SERVICE_UNIT = f"""\
 [Unit]
@@ -76,11 +71,3 @@ def agent_cloud_config(api_url: str, vm_name: str, token: str, interval_minutes:
             ["systemctl", "enable", "--now", UNIT_NAME],
         ],
     }
-
-
-def custom_data(cloud_config: Mapping[str, Any]) -> str:
-    """The base64 `osProfile.customData` for a cloud-config (JSON is YAML, so no YAML writer is needed)."""
-    document = ("#cloud-config\n" + json.dumps(cloud_config) + "\n").encode()
-    if len(document) > CUSTOM_DATA_MAX_BYTES:
-        raise ValueError(f"customData is {len(document)} bytes; Azure takes at most {CUSTOM_DATA_MAX_BYTES}")
-    return base64.b64encode(document).decode()

@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agent import dsvm_agent  # noqa: E402
-from agent.install import CUSTOM_DATA_MAX_BYTES, agent_cloud_config, custom_data  # noqa: E402
+from agent.install import agent_cloud_config  # noqa: E402
+from shared.core.cloudinit import MAX_CUSTOM_DATA_BYTES as CUSTOM_DATA_MAX_BYTES  # noqa: E402
+from shared.core.cloudinit import custom_data  # noqa: E402
 from tests.agent.fakes import FakeHub, VmSources  # noqa: E402
 from tests.agent.test_agent_process import agent_python  # noqa: E402
 

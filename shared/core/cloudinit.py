@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from typing import Any
 
-# Azure's limit on customData: 64 KiB before base64 encoding.
+# "The maximum length of the binary array is 65535 bytes": ARM's limit on customData once base64-decoded
+# (https://learn.microsoft.com/dotnet/api/azure.resourcemanager.compute.models.virtualmachineosprofile.customdata).
 MAX_CUSTOM_DATA_BYTES = 65535
 
 
@@ -26,7 +28,21 @@ def cloud_config(admin_username: str, password_hash: str | None) -> dict[str, An
     return config
 
 
-def custom_data(config: dict[str, Any]) -> str | None:
+def merged(*configs: Mapping[str, Any]) -> dict[str, Any]:
+    """One cloud-config from several: lists (write_files, runcmd…) are joined in order, other keys must agree."""
+    out: dict[str, Any] = {}
+    for config in configs:
+        for key, value in config.items():
+            if isinstance(value, list):
+                out[key] = [*out.get(key, []), *value]
+            elif key in out and out[key] != value:
+                raise ValueError(f"cloud-config fragments disagree on {key!r}")
+            else:
+                out[key] = value
+    return out
+
+
+def custom_data(config: Mapping[str, Any]) -> str | None:
     """The base64 customData for `config`, or None when there is nothing to configure."""
     if not config:
         return None

@@ -18,16 +18,9 @@ import pytest
 import yaml
 
 from agent import dsvm_agent
-from agent.install import (
-    AGENT_PATH,
-    AGENT_SOURCE,
-    CONFIG_PATH,
-    CUSTOM_DATA_MAX_BYTES,
-    SYSTEM_PYTHON,
-    UNIT_PATH,
-    agent_cloud_config,
-    custom_data,
-)
+from agent.install import AGENT_PATH, AGENT_SOURCE, CONFIG_PATH, SYSTEM_PYTHON, UNIT_PATH, agent_cloud_config
+from shared.core.cloudinit import MAX_CUSTOM_DATA_BYTES as CUSTOM_DATA_MAX_BYTES
+from shared.core.cloudinit import custom_data
 
 API = "https://func-dsvm-x7k2.azurewebsites.net/api"
 TOKEN = "dsvm_agent_" + "f" * 43

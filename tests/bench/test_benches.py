@@ -27,8 +27,8 @@ def run(script: str, *args: str) -> dict[str, Any]:
 
 
 def test_every_bench_script_is_run_here() -> None:
-    # bench/cli.py runs in tests/cli/test_bench.py (it needs the installed dsvm).
-    tested = {"sweep.py", "api.py", "armsim.py", "cli.py"}
+    # bench/cli.py runs in tests/cli/test_bench.py (it needs the installed dsvm), bench/agent.py in tests/agent.
+    tested = {"sweep.py", "api.py", "armsim.py", "cli.py", "agent.py"}
     assert {path.name for path in BENCH.glob("*.py")} == tested
 
 
@@ -78,3 +78,11 @@ def test_the_simulator_bench_lists_every_vm() -> None:
     assert figures["get_vm_rps_1"] > 0
     assert figures["get_vm_rps_8"] > 0
     assert all(figures["checks"].values())
+
+
+@pytest.mark.timeout(TIMEOUT + 20)
+def test_the_agent_bench_fits_in_custom_data() -> None:
+    figures = run("agent.py", "--runs", "2")
+
+    assert 0 < figures["custom_data_bytes"] <= figures["custom_data_limit_bytes"]
+    assert figures["report_ms"] > 0
