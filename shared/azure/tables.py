@@ -23,12 +23,14 @@ from azure.data.tables import TableClient, TableServiceClient, TableTransactionE
 from pydantic import ValidationError
 
 from shared.clock import utcnow
+from shared.core.activity import Activity
 from shared.core.models import Event, VmRecord, VmState
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 LIVE = "vm"
+ACTIVITY = "activity"
 # Table storage takes at most 100 operations in one transaction.
 TRANSACTION_SIZE = 100
 ARCHIVE = "archive"
@@ -103,6 +105,7 @@ class Store:
         self.policy = service.get_table_client(f"{prefix}policy")
         self.prices = service.get_table_client(f"{prefix}prices")
         self.costs = service.get_table_client(f"{prefix}costs")
+        self.activity = service.get_table_client(f"{prefix}activity")
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Callable[[], datetime] = utcnow) -> Store:
@@ -117,7 +120,16 @@ class Store:
         return cls(service, settings.table_prefix, clock)
 
     def tables(self) -> Iterable[TableClient]:
-        return (self.vms, self.events, self.idempotency, self.tokens, self.policy, self.prices, self.costs)
+        return (
+            self.vms,
+            self.events,
+            self.idempotency,
+            self.tokens,
+            self.policy,
+            self.prices,
+            self.costs,
+            self.activity,
+        )
 
     def ensure_tables(self) -> None:
         for table in self.tables():
@@ -420,3 +432,21 @@ class Store:
 
     def month_costs(self, month: str) -> list[dict[str, Any]]:
         return [dict(e) for e in self.costs.query_entities(f"PartitionKey eq '{_quote(month)}'")]
+
+    # --- activity reports (one row per VM, the latest wins) -----------------------------------------------
+
+    def put_activity(self, name: str, activity: Activity) -> None:
+        """Keep a VM's latest report. Its own table: heartbeats never contend with the records' ETag writes."""
+        self.activity.upsert_entity(
+            {"PartitionKey": ACTIVITY, "RowKey": name, "doc": activity.model_dump_json()}, mode=UpdateMode.REPLACE
+        )
+
+    def list_activity(self) -> dict[str, Activity]:
+        """Every VM's latest report (one query); a row that does not load is skipped and logged."""
+        found = {}
+        for entity in self.activity.query_entities(f"PartitionKey eq '{ACTIVITY}'", select=["RowKey", "doc"]):
+            try:
+                found[str(entity["RowKey"])] = Activity.model_validate_json(entity["doc"])
+            except (ValidationError, KeyError, TypeError) as exc:
+                log.error("skipping activity row %s: %s", entity.get("RowKey"), type(exc).__name__)
+        return found
