@@ -24,14 +24,14 @@ from shared.azure.arm import METRICS_BATCH
 from shared.azure.retail_prices import fetch_prices
 from shared.azure.tables import Stale
 from shared.azure.webhook import Webhook
-from shared.core.costs import MonthCost, accrue_record, month_of, owner_month_to_date
+from shared.core.costs import MonthCost, accrue_record, month_of
 from shared.core.decide import Action, Decisions, StopWarning, decide, prune_warned
 from shared.core.lifecycle import Command, reconcile
-from shared.core.models import Event, VmRecord, VmState
+from shared.core.models import Event, LastStop, VmRecord, VmState
 from shared.core.observations import ArmError, Sample, child_names, ours
 from shared.core.policy import PolicyOverride
 from shared.core.prices import Prices
-from shared.operations import enqueue, forget_prices, known_prices
+from shared.operations import enqueue, forget_prices, known_prices, owner_month_costs
 from shared.services import OVERRIDE_PARTITION, ServiceHolder, Services
 
 log = logging.getLogger(__name__)
@@ -239,9 +239,7 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
         metrics = gather_metrics(svc, idle_names, max(windows), interval, now, report)
     lap = report.lap("metrics", lap)
     month = month_of(now)
-    owner_costs = owner_month_to_date(list(updated.values()) + [r for r in every if r.name not in updated], month)
-    for row in svc.store.month_costs(month):
-        owner_costs[row["owner"]] = owner_costs.get(row["owner"], 0.0) + float(row["usd"])
+    owner_costs = owner_month_costs(svc, list(updated.values()) + [r for r in every if r.name not in updated], month)
     decisions: Decisions = decide(
         candidates,
         mine,
@@ -285,7 +283,8 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
                     )
                 )
             continue
-        updated[action.vm] = record.model_copy(update={"state": VmState.STOPPING, "action_at": now})
+        stop = LastStop(at=now, by="sweeper", rule=action.rule, reason=action.reason)
+        updated[action.vm] = record.model_copy(update={"state": VmState.STOPPING, "action_at": now, "last_stop": stop})
         events[action.vm].append(
             Event(
                 time=now,

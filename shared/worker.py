@@ -8,9 +8,12 @@
   before the ARM call it leads to, so a message delivered again (after a crash, a timeout, a retry) finishes
   or cleanly repeats the step. Both PUTs carry If-None-Match: * and nothing is ever taken over: a name held in
   Azure by something that is not this record's fails the create (NameInUse).
-- `{"op": "command", "name", "id", "command"}`: start | deallocate | restart | delete | delete_nsg, sent only
-  to a VM (or NSG) whose `dsvm-record` tag is this record's id; otherwise refused with an event and an error.
-  A delete waits for the VM and then the NSG to go, and settles the record as Deleted.
+- `{"op": "command", "name", "id", "command"}`: start | deallocate | restart | delete | delete_nsg |
+  update_nsg, sent only to a VM (or NSG) whose `dsvm-record` tag is this record's id; otherwise refused with
+  an event and an error. A delete waits for the VM and then the NSG to go, and settles the record as Deleted.
+  update_nsg gives the NSG the record's allowed_cidrs (whatever they are when it runs) and waits for it.
+- `{"op": "password", "name", "id", "operation"}`: watch the VMAccessForLinux extension the API sent (the API
+  sends it itself: a password never travels through the queue) until it finishes, and event the result.
 
 A message is handled only while its record still wants it (same id, expected state); anything else is
 acknowledged and dropped. Azure refusing for good (a 4xx) settles the record; throttling, 5xx and network
@@ -50,7 +53,10 @@ COMMAND_STATES = {
     "restart": {VmState.RESTARTING},
     "delete": {VmState.DELETING, VmState.FAILED},
     "delete_nsg": {VmState.DELETING, VmState.FAILED},
+    "update_nsg": {VmState.RUNNING, VmState.STOPPED, VmState.STARTING, VmState.STOPPING, VmState.RESTARTING},
 }
+# How long one delivery of a password message waits for the extension before it is tried again.
+EXTENSION_WAIT_SECONDS = 600.0
 
 
 class NameInUse(Exception):
@@ -67,6 +73,8 @@ def handle(svc: Services, message: dict[str, Any]) -> None:
         create(svc, message)
     elif message.get("op") == "command":
         command(svc, message)
+    elif message.get("op") == "password":
+        password_result(svc, message)
     else:
         log.error("dropping a message of unknown kind: %s", message.get("op"))
 
@@ -205,6 +213,9 @@ def command(svc: Services, message: dict[str, Any]) -> None:
     name = str(message.get("command"))
     if record is None or record.state not in COMMAND_STATES.get(name, set()):
         return
+    if name == "update_nsg":
+        network_rules(svc, record)
+        return
     arm = svc.arm
     vm = arm.get_vm(record.name)
     mine = ours(record.id, vm)
@@ -227,6 +238,76 @@ def command(svc: Services, message: dict[str, Any]) -> None:
         if retryable(exc):
             raise
         log.warning("Azure refused to %s %s: %s (reconcile settles it)", name, record.name, exc)
+
+
+def network_rules(svc: Services, record: VmRecord) -> None:
+    """Give the record's NSG its allowed_cidrs, then mark them applied (unless they changed meanwhile: the newer
+    change has its own message). Only this record's own NSG is ever written."""
+    cidrs = list(record.allowed_cidrs)
+    try:
+        applied = svc.arm.update_nsg_rules(record)
+    except ArmError as exc:
+        if retryable(exc) or exc.status == 412:
+            raise
+        applied, reason = None, f"Azure refused the network rules: {exc}"
+    else:
+        reason = f"the network security group admits {', '.join(cidrs)} on ports 22, 8000 and 8787"
+        if applied is None:
+            reason = "the network security group is gone; there are no rules to change"
+    if applied is False:
+        refuse(svc, record, "update_nsg")
+        return
+    latest: VmRecord | None = record
+    while latest is not None and latest.id == record.id and latest.allowed_cidrs == cidrs:
+        if latest.nsg_pending_since is None:
+            return
+        event = Event(
+            time=svc.clock(),
+            actor=ACTOR,
+            action="network",
+            state=latest.state,
+            reason=reason,
+            evidence={"allowed_cidrs": cidrs},
+        )
+        try:
+            save(svc, latest, latest.model_copy(update={"nsg_pending_since": None, "nsg_attempts": 0}), [event])
+            return
+        except Stale:
+            latest = svc.store.get_vm(record.name)
+
+
+def password_result(svc: Services, message: dict[str, Any]) -> None:
+    """Event how the password reset `message["operation"]` ended, once the extension has finished.
+
+    A later reset replaces the extension's operation tag: this one's result is then no longer Azure's to
+    tell, and the later reset's own message reports."""
+    record = current(svc, message)
+    if record is None:
+        return
+    operation = message.get("operation")
+    outcome: tuple[str | None, str, str | None]
+    if ours(record.id, svc.arm.get_vm(record.name)) is None:
+        outcome = (None, "Unknown", "the VM is no longer this record's")
+    else:
+        found = svc.arm.password_reset_result(record.name, EXTENSION_WAIT_SECONDS)
+        outcome = found if found is not None else (operation, "Unknown", "the VM has no access extension")
+    tag, state, why = outcome
+    if tag is not None and tag != operation:
+        return
+    user = record.admin_username
+    if state.lower() == "succeeded":
+        reason = f"the password of {user} was reset"
+    else:
+        reason = f"the password reset of {user} did not succeed ({state})" + (f": {why}" if why else "")
+    event = Event(
+        time=svc.clock(),
+        actor=ACTOR,
+        action="password",
+        state=record.state,
+        reason=reason,
+        evidence={"username": user, "operation": operation, "provisioning_state": state},
+    )
+    svc.store.add_events(record.id, [event])
 
 
 def refuse(svc: Services, record: VmRecord, name: str) -> None:
@@ -267,8 +348,15 @@ def poisoned(svc: Services, message: dict[str, Any]) -> None:
         why = record.error_message or "the create failed on every attempt"
         fail(svc, record, code, f"Azure did not accept the create after every retry ({why}). Create it again.")
         return
-    text = f"could not {message.get('command')} the VM after every retry; reconcile tries again later"
-    event = Event(time=svc.clock(), actor=ACTOR, action=str(message.get("command")), state=record.state, reason=text)
+    what = str(message.get("command") or message.get("op"))
+    if message.get("op") == "password":
+        text = "the result of the password reset could not be read after every retry; look at the VM's extensions"
+        svc.store.add_events(
+            record.id, [Event(time=svc.clock(), actor=ACTOR, action=what, state=record.state, reason=text)]
+        )
+        return
+    text = f"could not {what} the VM after every retry; reconcile tries again later"
+    event = Event(time=svc.clock(), actor=ACTOR, action=what, state=record.state, reason=text)
     with contextlib.suppress(Stale):
         save(svc, record, record.model_copy(update={"error_message": text}), [event])
 

@@ -14,10 +14,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -149,6 +151,15 @@ def _check_ssh_key(value: str) -> str:
     return value
 
 
+# What Azure asks of a Linux adminPassword (OSProfile.adminPassword in the Compute REST reference,
+# https://learn.microsoft.com/en-us/rest/api/compute/virtual-machines/create-or-update#osprofile): 6-72
+# characters, 3 of the 4 classes, not on its list of refused values. We ask for at least 12.
+LOGIN_RULES = (
+    "12 to 72 characters with 3 of: a lower-case letter, an upper-case letter, a digit, a symbol; "
+    "not on Azure's list of refused passwords (such as P@ssw0rd), and not containing the admin username"
+)
+
+
 def _check_password(secret: SecretStr) -> SecretStr:
     value = secret.get_secret_value()
     if not 12 <= len(value) <= 72:
@@ -223,7 +234,36 @@ class IdleRule(BaseModel):
     window_minutes: int = Field(default=60, ge=15, le=24 * 60)
 
 
-class CreateVm(BaseModel):
+class VmSettings(BaseModel):
+    """What an owner may set at create and change afterwards (`PATCH /api/vms/{name}`): time limits, budget,
+    schedule, idle rule and who may connect. An absent (or, in a PATCH, null) member takes its default."""
+
+    model_config = STRICT
+
+    allowed_cidrs: list[Cidr] | None = Field(
+        default=None, min_length=1, max_length=10, description="Who may reach 22/8000/8787; default: your /32"
+    )
+    ttl_hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_HOURS,
+        description="The longest the VM runs after each start before it is stopped (snooze extends it); "
+        "default: the policy's",
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="Hard deadline: at this moment the VM is deallocated whatever happens (warned ahead, not "
+        "snoozable) and it cannot be started after it. With a time zone, e.g. 2026-12-01T18:00:00Z",
+    )
+    budget_usd: float | None = Field(default=None, gt=0, le=MAX_USD, description="Deallocate once the VM has cost this")
+    schedule: Schedule | None = None
+    idle: IdleRule = Field(default_factory=IdleRule)
+
+
+SETTINGS_FIELDS = tuple(VmSettings.model_fields)
+
+
+class CreateVm(VmSettings):
     """Body of `POST /api/vms`."""
 
     model_config = ConfigDict(
@@ -260,17 +300,17 @@ class CreateVm(BaseModel):
     os_disk_type: DiskType = DiskType.PREMIUM_LRS
     admin_username: str = Field(default="azureuser", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
     ssh_public_key: SshPublicKey | None = None
-    admin_password: AdminPassword | None = Field(default=None, description="Never stored, logged or returned")
-    allowed_cidrs: list[Cidr] | None = Field(
-        default=None, min_length=1, max_length=10, description="Who may reach 22/8000/8787; default: your /32"
+    admin_password: AdminPassword | None = Field(
+        default=None,
+        description=f"The Linux password for JupyterHub, RStudio and ssh: {LOGIN_RULES}. "
+        "Never stored, logged or returned; only its SHA-512 crypt hash reaches the VM.",
+    )
+    generate_password: bool = Field(
+        default=False,
+        description="Have a strong password generated (instead of admin_password): the 202 answer carries it "
+        "as `admin_password`, once; a replay of the request does not (reset it with POST /api/vms/{name}/password).",
     )
     tags: dict[str, str] = Field(default_factory=dict, max_length=15)
-    ttl_hours: int | None = Field(
-        default=None, ge=1, le=MAX_HOURS, description="Hours until automatic stop; policy default"
-    )
-    budget_usd: float | None = Field(default=None, gt=0, le=MAX_USD, description="Deallocate once the VM has cost this")
-    schedule: Schedule | None = None
-    idle: IdleRule = Field(default_factory=IdleRule)
 
     @field_validator("admin_username")
     @classmethod
@@ -291,10 +331,17 @@ class CreateVm(BaseModel):
                 raise ValueError(f"tag {key!r} value is longer than 256 characters")
         return value
 
+    @field_validator("generate_password")
+    @classmethod
+    def _one_password(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("admin_password") is not None:
+            raise ValueError("give admin_password or generate_password, not both")
+        return value
+
     @model_validator(mode="after")
     def _some_credential(self) -> CreateVm:
-        if self.ssh_public_key is None and self.admin_password is None:
-            raise ValueError("give ssh_public_key or admin_password (or both)")
+        if self.ssh_public_key is None and self.admin_password is None and not self.generate_password:
+            raise ValueError("give ssh_public_key, admin_password or generate_password")
         if self.admin_password is not None and self.admin_username in self.admin_password.get_secret_value():
             raise ValueError("admin_password must not contain admin_username")
         return self
@@ -304,6 +351,52 @@ class SnoozeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [{"hours": 2}]})
 
     hours: float = Field(gt=0, le=24 * 7)
+
+
+class PasswordReset(BaseModel):
+    """Body of `POST /api/vms/{name}/password`: a new password, or `generate` for a strong one."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"generate": True}]})
+
+    generate: bool = Field(default=False, description="Generate a strong password; the answer carries it once")
+    password: AdminPassword | None = Field(
+        default=None, description=f"The new Linux password: {LOGIN_RULES}. Never stored, logged or returned."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PasswordReset:
+        if self.generate == (self.password is not None):
+            raise ValueError('give either {"generate": true} or {"password": "..."}')
+        return self
+
+
+class PasswordResetAccepted(BaseModel):
+    """A password reset handed to Azure (VMAccessForLinux); its result appears in the VM's events."""
+
+    name: str
+    admin_username: str
+    password: str | None = Field(default=None, description="The generated password, only in this answer")
+
+
+Stopper = Literal["owner", "admin", "sweeper"]
+
+
+class LastStop(BaseModel):
+    """The last stop the control plane made or was asked for: when, by whom, under which rule, and why."""
+
+    at: datetime
+    by: Stopper
+    rule: str | None = Field(default=None, description="The sweeper's rule (budget, expiry, time-limit, ...)")
+    reason: str
+
+
+class NextStop(BaseModel):
+    """The next automatic stop the sweeper will make if nothing changes (idle stops cannot be foreseen)."""
+
+    rule: str = Field(description="budget, expiry, time-limit, schedule or stopped-allocated")
+    due_at: datetime = Field(description="The sweeper stops the VM at its first pass at or after this moment")
+    snoozable: bool
+    how: str = Field(description="What keeps it running longer")
 
 
 class Event(BaseModel):
@@ -335,8 +428,11 @@ class VmFields(BaseModel):
     admin_username: str
     allowed_cidrs: list[str]
     tags: dict[str, str] = Field(default_factory=dict)
-    ttl_hours: int
-    keep_until: datetime = Field(description="When the time limit stops the VM (moved by snooze)")
+    ttl_hours: int = Field(description="The longest the VM runs after each start")
+    keep_until: datetime = Field(
+        description="When the time limit stops the current run (each start: start + ttl_hours; snooze moves it)"
+    )
+    expires_at: datetime | None = Field(default=None, description="Hard deadline: deallocated then, whatever happens")
     budget_usd: float | None = None
     schedule: Schedule | None = None
     idle: IdleRule = Field(default_factory=IdleRule)
@@ -350,6 +446,7 @@ class VmFields(BaseModel):
     cost_usd: float = Field(
         default=0.0, description="What the VM has cost so far (compute while allocated, disk always)"
     )
+    last_stop: LastStop | None = None
 
 
 class VmRecord(VmFields):
@@ -379,6 +476,10 @@ class VmRecord(VmFields):
     request_key: str | None = None
     # Nothing of this record is left in Azure (a failed create, cleaned up): a new create may take the name.
     released: bool = False
+    # allowed_cidrs changed then and the NSG is not known to follow yet; reconcile re-sends the update after a
+    # grace, counting attempts (see lifecycle._network_rules).
+    nsg_pending_since: datetime | None = None
+    nsg_attempts: int = 0
     # Events saved with the record that may not be in the events table yet (an outbox; see operations.save).
     pending_events: list[Event] = Field(default_factory=list)
     etag: str | None = Field(default=None, exclude=True)
@@ -391,6 +492,15 @@ class VmView(VmFields):
     rstudio_url: str | None
     ssh: str | None
     burn_usd_per_hour: float | None = Field(default=None, description="What it costs per hour as it is now")
+    next_stop: NextStop | None = None
+
+
+class NewVm(VmView):
+    """The answer to a create."""
+
+    admin_password: str | None = Field(
+        default=None, description="With generate_password: the generated password, only in this answer"
+    )
 
 
 class VmList(BaseModel):

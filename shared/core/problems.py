@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -49,6 +50,17 @@ class Problem(Exception):
         return self.body.model_dump(exclude_none=True)
 
 
+def invalid(errors: Iterable[Mapping[str, Any]], prefix: tuple[str, ...] = ()) -> Problem:
+    """The 422 for pydantic's validation errors, naming each field by its dotted path under `prefix`."""
+    fields = []
+    for error in errors:
+        loc = [str(p) for p in (*prefix, *error.get("loc", ())) if p != "body"]
+        # pydantic puts the union/annotated branch in the path; keep the names a caller sent.
+        loc = [p for p in loc if not p.startswith(("function-after", "constrained-str"))]
+        fields.append(FieldProblem(field=".".join(loc) or "body", message=str(error.get("msg"))))
+    return Problem(422, "Unprocessable Content", "The request is not valid; see errors.", errors=fields)
+
+
 def not_found(name: str) -> Problem:
     return Problem(404, "Not Found", f"no VM named '{name}'")
 
@@ -86,7 +98,9 @@ def from_arm(error: ArmError, doing: str) -> Problem:
             headers={"Retry-After": retry},
         )
     if error.status == 409:
-        return Problem(409, "Conflict", f"Azure refused to {doing}: {message}", code=code)
+        # Another operation on the resource is still running: the same call succeeds once it has finished.
+        busy = {"Retry-After": str(error.retry_after or 15)} if code == "AnotherOperationInProgress" else None
+        return Problem(409, "Conflict", f"Azure refused to {doing}: {message}", code=code, headers=busy)
     if error.status in (401, 403):
         return Problem(
             502,
