@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,7 +50,16 @@ from shared.core.models import (
     VmView,
 )
 from shared.core.observations import ArmError, ObservedVm, ours
-from shared.core.policy import Policy, against_policy, check_create, check_quota, effective, usage, with_defaults
+from shared.core.policy import (
+    Policy,
+    PolicyOverride,
+    against_policy,
+    check_create,
+    check_quota,
+    effective,
+    usage,
+    with_defaults,
+)
 from shared.core.prices import PriceKey, Prices, load_catalogue
 from shared.core.problems import FieldProblem, Problem, from_arm, not_found
 from shared.services import Services
@@ -103,39 +113,62 @@ def view(record: VmRecord) -> VmView:
     )
 
 
-def owner_month_costs(svc: Services, records: list[VmRecord], month: str) -> dict[str, float]:
+def owner_month_costs(
+    svc: Services, records: list[VmRecord], month: str, archived: list[dict[str, Any]] | None = None
+) -> dict[str, float]:
     """Each owner's cost in `month` so far: their records (tombstones included, accrued by the caller) plus
-    the shares of archived records (kept in the costs table)."""
+    the shares of archived records (the costs table's rows of `month`, read here unless given)."""
     totals = owner_month_to_date(records, month)
-    for row in svc.store.month_costs(month):
+    for row in svc.store.month_costs(month) if archived is None else archived:
         totals[row["owner"]] = totals.get(row["owner"], 0.0) + float(row["usd"])
     return totals
 
 
-def present(svc: Services, shown: list[VmRecord], every: list[VmRecord]) -> list[VmView]:
-    """Full views of `shown`: cost and burn rate up to now, and the next stop the sweeper will make.
+@dataclass(frozen=True)
+class Owners:
+    """What the forecasts of some owners' VMs need besides the VMs: every record of theirs (tombstones
+    included: all of a month's spend counts against the monthly budget), this month's shares of archived
+    records, and each owner's effective policy."""
 
-    `every` holds all records (tombstones included) of the owners of `shown`: an owner's monthly budget is
-    spent by all their VMs.
-    """
+    records: list[VmRecord]
+    archived: list[dict[str, Any]]
+    policies: dict[str, Policy]
+
+
+def owners_of(svc: Services, owner: str | None, records: list[VmRecord] | None = None) -> Owners:
+    """Read `Owners` for one owner, or (None) for everyone; `records` when the caller has read them already.
+    The reads do not depend on each other and go side by side."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        listed = pool.submit(svc.store.list_vms, owner, True) if records is None else None
+        team = pool.submit(svc.team_policy)
+        archived = pool.submit(svc.store.month_costs, month_of(svc.clock()))
+        overrides: dict[str, PolicyOverride | None]
+        if owner is not None:
+            overrides = {owner: pool.submit(svc.override, owner).result()[0]}
+        else:
+            overrides = dict(pool.submit(svc.overrides).result())
+        records = listed.result() if listed is not None else records or []
+        policy = team.result()[0]
+        owners = {r.owner for r in records} | ({owner} if owner else set())
+        return Owners(records, archived.result(), {name: effective(policy, overrides.get(name)) for name in owners})
+
+
+def present(svc: Services, shown: list[VmRecord], owners: Owners) -> list[VmView]:
+    """Full views of `shown`: cost and burn rate up to now, and the next stop the sweeper will make."""
     now = svc.clock()
     prices = known_prices(svc)
-    latest = {r.name: r for r in every} | {r.name: r for r in shown}
+    latest = {r.name: r for r in owners.records} | {r.name: r for r in shown}
     accrued = {name: accrue_record(r, prices, now).record for name, r in latest.items()}
-    month = month_of(now)
-    spent = owner_month_costs(svc, list(accrued.values()), month)
+    spent = owner_month_costs(svc, list(accrued.values()), month_of(now), owners.archived)
     burning: dict[str, float] = {}
     for record in accrued.values():
         burning[record.owner] = burning.get(record.owner, 0.0) + burn_rate(record, prices)
-    team = svc.team_policy()[0]
-    policies: dict[str, Policy] = {}
     lead = timedelta(minutes=svc.settings.notify_lead_minutes)
     views = []
     for record in (accrued[r.name] for r in shown):
-        if record.owner not in policies:
-            policies[record.owner] = effective(team, svc.override(record.owner)[0])
+        policy = owners.policies.get(record.owner) or svc.policy_for(record.owner)
         owner = OwnerSpend(spent.get(record.owner, 0.0), burning.get(record.owner, 0.0))
-        forecast = next_stop(record, now, prices, policies[record.owner], owner, lead)
+        forecast = next_stop(record, now, prices, policy, owner, lead)
         views.append(
             view(record).model_copy(update={"burn_usd_per_hour": burn_rate(record, prices), "next_stop": forecast})
         )
@@ -143,9 +176,17 @@ def present(svc: Services, shown: list[VmRecord], every: list[VmRecord]) -> list
 
 
 def present_one(svc: Services, record: VmRecord) -> VmView:
-    """One VM's full view (its owner's other records are read for their month's spend)."""
-    every = [r for r in svc.store.list_vms(owner=record.owner, include_deleted=True) if r.name != record.name]
-    return present(svc, [record], [*every, record])[0]
+    return present(svc, [record], owners_of(svc, record.owner))[0]
+
+
+def show(svc: Services, user: User, name: str) -> tuple[VmRecord, VmView]:
+    """One VM reconciled with ARM now, and its full view. The owner's records are read while ARM answers."""
+    record = owned(svc, user, name)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        context = pool.submit(owners_of, svc, record.owner)
+        record = refresh(svc, record)
+        owners = context.result()
+    return record, present(svc, [record], owners)[0]
 
 
 def list_views(svc: Services, user: User, owner: str | None, include_deleted: bool) -> list[VmView]:
@@ -172,7 +213,7 @@ def list_views(svc: Services, user: User, owner: str | None, include_deleted: bo
         if observed is not None:
             record = reconcile(record, observed.get(record.name), None, now).record
         shown.append(record)
-    return present(svc, shown, every)
+    return present(svc, shown, owners_of(svc, owner, every))
 
 
 # --- writes -----------------------------------------------------------------------------------------

@@ -29,10 +29,9 @@ from shared.core.decide import Action, Decisions, StopWarning, decide, prune_war
 from shared.core.lifecycle import Command, reconcile
 from shared.core.models import Event, LastStop, VmRecord, VmState
 from shared.core.observations import ArmError, Sample, child_names, ours
-from shared.core.policy import PolicyOverride
 from shared.core.prices import Prices
 from shared.operations import enqueue, forget_prices, known_prices, owner_month_costs
-from shared.services import OVERRIDE_PARTITION, ServiceHolder, Services
+from shared.services import ServiceHolder, Services
 
 log = logging.getLogger(__name__)
 
@@ -146,17 +145,7 @@ def gather_metrics(
 
 
 def owner_budgets(svc: Services) -> dict[str, float]:
-    budgets = {}
-    for entity in svc.store.policy.query_entities(f"PartitionKey eq '{OVERRIDE_PARTITION}'"):
-        try:
-            override = PolicyOverride.model_validate_json(entity["doc"])
-        except ValueError as exc:
-            # One bad row never stops the team's sweeper: the owner keeps the team's budget this pass.
-            log.error("skipping policy override %s: %s", entity.get("RowKey"), type(exc).__name__)
-            continue
-        if override.monthly_budget_usd is not None:
-            budgets[entity["RowKey"]] = override.monthly_budget_usd
-    return budgets
+    return {user: o.monthly_budget_usd for user, o in svc.overrides().items() if o.monthly_budget_usd is not None}
 
 
 def worth_writing(before: VmRecord, after: VmRecord, now: datetime) -> bool:

@@ -94,12 +94,10 @@ def list_vms(
 def get_vm(name: str, user: Caller, svc: Svc) -> Response:
     """One VM: record, live power state, public IP, JupyterHub/RStudio URLs, ssh command, cost and burn rate,
     why it last stopped and when it will next be stopped. Its `ETag` goes in `If-Match` of a PATCH."""
-    record = operations.refresh(svc, operations.owned(svc, user, name))
-    return vm_response(svc, record)
+    return vm_response(*operations.show(svc, user, name))
 
 
-def vm_response(svc: Services, record: VmRecord) -> Response:
-    view = operations.present_one(svc, record)
+def vm_response(record: VmRecord, view: VmView) -> Response:
     headers = {"ETag": record.etag} if record.etag else None
     return Response(view.model_dump_json(), media_type="application/json", headers=headers)
 
@@ -129,7 +127,7 @@ def change_vm(
     reach the VM's network security group through the queue worker. Raising budget_usd above the cost so far
     lets a VM stopped by its budget start again. With `If-Match`, a VM changed since that ETag → 412."""
     record = operations.change(svc, user, name, patch, if_match, client_ip(request))
-    return vm_response(svc, record)
+    return vm_response(record, operations.present_one(svc, record))
 
 
 @router.delete("/{name}", status_code=202, responses=errors(400, 404, 409, 502, *CHANGES))
@@ -143,7 +141,8 @@ def delete_vm(name: str, response: Response, user: Changer, svc: Svc) -> VmView:
 @router.post("/{name}/snooze", responses=errors(404, 409, *CHANGES), response_model=VmView)
 def snooze_vm(name: str, body: SnoozeRequest, user: Changer, svc: Svc) -> Response:
     """Postpone schedule, time-limit and idle stops by `hours` (within policy). Budget caps and expiry still apply."""
-    return vm_response(svc, operations.snooze(svc, user, name, body.hours))
+    record = operations.snooze(svc, user, name, body.hours)
+    return vm_response(record, operations.present_one(svc, record))
 
 
 @router.post("/{name}/password", status_code=202, responses=errors(400, 404, 409, 502, *CHANGES))
