@@ -261,14 +261,7 @@ def network_rules(svc: Services, record: VmRecord) -> None:
     while latest is not None and latest.id == record.id and latest.allowed_cidrs == cidrs:
         if latest.nsg_pending_since is None:
             return
-        event = Event(
-            time=svc.clock(),
-            actor=ACTOR,
-            action="network",
-            state=latest.state,
-            reason=reason,
-            evidence={"allowed_cidrs": cidrs},
-        )
+        event = worker_event(svc, "network", latest, reason, {"allowed_cidrs": cidrs})
         try:
             save(svc, latest, latest.model_copy(update={"nsg_pending_since": None, "nsg_attempts": 0}), [event])
             return
@@ -299,15 +292,16 @@ def password_result(svc: Services, message: dict[str, Any]) -> None:
         reason = f"the password of {user} was reset"
     else:
         reason = f"the password reset of {user} did not succeed ({state})" + (f": {why}" if why else "")
-    event = Event(
-        time=svc.clock(),
-        actor=ACTOR,
-        action="password",
-        state=record.state,
-        reason=reason,
-        evidence={"username": user, "operation": operation, "provisioning_state": state},
+    evidence = {"username": user, "operation": operation, "provisioning_state": state}
+    svc.store.add_events(record.id, [worker_event(svc, "password", record, reason, evidence)])
+
+
+def worker_event(
+    svc: Services, action: str, record: VmRecord, reason: str, evidence: dict[str, Any] | None = None
+) -> Event:
+    return Event(
+        time=svc.clock(), actor=ACTOR, action=action, state=record.state, reason=reason, evidence=evidence or {}
     )
-    svc.store.add_events(record.id, [event])
 
 
 def refuse(svc: Services, record: VmRecord, name: str) -> None:
@@ -351,9 +345,7 @@ def poisoned(svc: Services, message: dict[str, Any]) -> None:
     what = str(message.get("command") or message.get("op"))
     if message.get("op") == "password":
         text = "the result of the password reset could not be read after every retry; look at the VM's extensions"
-        svc.store.add_events(
-            record.id, [Event(time=svc.clock(), actor=ACTOR, action=what, state=record.state, reason=text)]
-        )
+        svc.store.add_events(record.id, [worker_event(svc, what, record, text)])
         return
     text = f"could not {what} the VM after every retry; reconcile tries again later"
     event = Event(time=svc.clock(), actor=ACTOR, action=what, state=record.state, reason=text)
