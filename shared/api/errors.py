@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.azure.tables import Unreadable
 from shared.core.observations import ArmError
-from shared.core.problems import PROBLEM_JSON, FieldProblem, Problem, ProblemBody, from_arm, invalid
+from shared.core.problems import PROBLEM_JSON, FieldProblem, Problem, ProblemBody, from_arm
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,15 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(invalid(exc.errors()))
+        fields = []
+        for error in exc.errors():
+            loc = [str(p) for p in error.get("loc", ()) if p != "body"]
+            # pydantic puts the union/annotated branch in the path; keep the names a caller sent.
+            loc = [p for p in loc if not p.startswith(("function-after", "constrained-str"))]
+            fields.append(FieldProblem(field=".".join(loc) or "body", message=str(error.get("msg"))))
+        return problem_response(
+            Problem(422, "Unprocessable Content", "The request is not valid; see errors.", errors=fields)
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -14,13 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
 from shared.core.decide import last_started
 from shared.core.lifecycle import Refusal
 from shared.core.models import SETTINGS_FIELDS, Event, VmRecord, VmSettings, VmState
 from shared.core.policy import Policy, against_policy, check_settings, with_defaults
-from shared.core.problems import FieldProblem, Problem, invalid
+from shared.core.problems import FieldProblem, Problem
 
 # States whose settings no longer mean anything.
 _FINISHED = frozenset({VmState.DELETING, VmState.DELETED, VmState.FAILED, VmState.LOST})
@@ -66,8 +64,9 @@ def plan_change(
 ) -> Change | None:
     """The record after the patch and the event that explains it; None when nothing changes.
 
-    Raises Problem: 422 naming the field (an unknown member, a bad shape, a policy bound), or 409 when the
-    VM's state does not allow the change (with Retry-After when that state passes).
+    Raises Problem: 422 naming the field (an unknown member, a policy bound), or 409 when the VM's state
+    does not allow the change (with Retry-After when that state passes); pydantic's ValidationError when the
+    patched settings are malformed (the web layer answers it as any invalid body).
     """
     unknown = sorted(set(patch) - set(SETTINGS_FIELDS))
     if unknown:
@@ -83,10 +82,7 @@ def plan_change(
         headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
         raise Problem(refused.status, "Conflict", refused.detail, headers=headers)
     current = record.model_dump(mode="json", include=set(SETTINGS_FIELDS))
-    try:
-        wanted = VmSettings.model_validate(merge_patch(current, patch))
-    except ValidationError as exc:
-        raise invalid(exc.errors()) from None
+    wanted = VmSettings.model_validate(merge_patch(current, patch))
     values = with_defaults(wanted, policy, caller_ip)
     changed = {name: value for name, value in values.items() if value != getattr(record, name)}
     errors = [e for e in check_settings(wanted, policy, now) if e.field.split(".")[0] in changed]

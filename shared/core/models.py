@@ -373,8 +373,8 @@ class PasswordReset(BaseModel):
 class PasswordResetAccepted(BaseModel):
     """A password reset handed to Azure (VMAccessForLinux); its result appears in the VM's events."""
 
-    name: str
-    admin_username: str
+    name: str = Field(description="The VM")
+    admin_username: str = Field(description="The Linux user whose password is reset")
     password: str | None = Field(default=None, description="The generated password, only in this answer")
 
 
@@ -384,10 +384,10 @@ Stopper = Literal["owner", "admin", "sweeper"]
 class LastStop(BaseModel):
     """The last stop the control plane made or was asked for: when, by whom, under which rule, and why."""
 
-    at: datetime
-    by: Stopper
+    at: datetime = Field(description="When the stop was decided or asked for (UTC)")
+    by: Stopper = Field(description="owner, admin or sweeper")
     rule: str | None = Field(default=None, description="The sweeper's rule (budget, expiry, time-limit, ...)")
-    reason: str
+    reason: str = Field(description="Why, in words")
 
 
 class NextStop(BaseModel):
@@ -446,7 +446,9 @@ class VmFields(BaseModel):
     cost_usd: float = Field(
         default=0.0, description="What the VM has cost so far (compute while allocated, disk always)"
     )
-    last_stop: LastStop | None = None
+    last_stop: LastStop | None = Field(
+        default=None, description="The last stop the control plane made or was asked for, and why; null when none"
+    )
 
 
 class VmRecord(VmFields):
@@ -492,7 +494,9 @@ class VmView(VmFields):
     rstudio_url: str | None
     ssh: str | None
     burn_usd_per_hour: float | None = Field(default=None, description="What it costs per hour as it is now")
-    next_stop: NextStop | None = None
+    next_stop: NextStop | None = Field(
+        default=None, description="The next automatic stop if nothing changes; null when none is foreseen"
+    )
 
 
 class NewVm(VmView):

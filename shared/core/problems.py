@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -48,17 +47,6 @@ class Problem(Exception):
 
     def content(self) -> dict[str, Any]:
         return self.body.model_dump(exclude_none=True)
-
-
-def invalid(errors: Iterable[Mapping[str, Any]], prefix: tuple[str, ...] = ()) -> Problem:
-    """The 422 for pydantic's validation errors, naming each field by its dotted path under `prefix`."""
-    fields = []
-    for error in errors:
-        loc = [str(p) for p in (*prefix, *error.get("loc", ())) if p != "body"]
-        # pydantic puts the union/annotated branch in the path; keep the names a caller sent.
-        loc = [p for p in loc if not p.startswith(("function-after", "constrained-str"))]
-        fields.append(FieldProblem(field=".".join(loc) or "body", message=str(error.get("msg"))))
-    return Problem(422, "Unprocessable Content", "The request is not valid; see errors.", errors=fields)
 
 
 def not_found(name: str) -> Problem:

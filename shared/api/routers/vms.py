@@ -6,7 +6,9 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from shared import operations
 from shared.api import idempotency
@@ -104,6 +106,8 @@ def vm_response(record: VmRecord, view: VmView) -> Response:
 
 @router.patch(
     "/{name}",
+    summary="Change a VM's limits, schedule, idle rule or access",
+    operation_id="changeVm",
     responses=errors(404, 409, 412, *CHANGES),
     response_model=VmView,
     openapi_extra={
@@ -126,7 +130,11 @@ def change_vm(
     (422 names the field); admins may change anyone's. Every change is evented old → new. New allowed_cidrs
     reach the VM's network security group through the queue worker. Raising budget_usd above the cost so far
     lets a VM stopped by its budget start again. With `If-Match`, a VM changed since that ETag → 412."""
-    record = operations.change(svc, user, name, patch, if_match, client_ip(request))
+    try:
+        record = operations.change(svc, user, name, patch, if_match, client_ip(request))
+    except ValidationError as exc:
+        # The patched settings are malformed: answered like any invalid body, naming the fields.
+        raise RequestValidationError(exc.errors()) from None
     return vm_response(record, operations.present_one(svc, record))
 
 
@@ -145,7 +153,13 @@ def snooze_vm(name: str, body: SnoozeRequest, user: Changer, svc: Svc) -> Respon
     return vm_response(record, operations.present_one(svc, record))
 
 
-@router.post("/{name}/password", status_code=202, responses=errors(400, 404, 409, 502, *CHANGES))
+@router.post(
+    "/{name}/password",
+    status_code=202,
+    summary="Reset the Linux password",
+    operation_id="resetVmPassword",
+    responses=errors(400, 404, 409, 502, *CHANGES),
+)
 def reset_password(name: str, body: PasswordReset, user: Changer, svc: Svc) -> PasswordResetAccepted:
     """Reset the Linux password of the VM's admin user (JupyterHub, RStudio and ssh login) through the
     VMAccessForLinux extension. The VM must be running. Answers 202 once Azure has the request, with the
