@@ -38,7 +38,7 @@ from shared.core import passwords
 from shared.core.cloudinit import cloud_config, custom_data
 from shared.core.lifecycle import reconcile
 from shared.core.models import CreateStep, Event, VmRecord, VmState
-from shared.core.observations import ArmError, ours
+from shared.core.observations import ArmError, child_names, ours
 from shared.operations import save
 from shared.services import ServiceHolder, Services
 
@@ -244,26 +244,29 @@ def network_rules(svc: Services, record: VmRecord) -> None:
     """Give the record's NSG its allowed_cidrs, then mark them applied (unless they changed meanwhile: the newer
     change has its own message). Only this record's own NSG is ever written."""
     cidrs = list(record.allowed_cidrs)
+    settled: dict[str, Any] = {"nsg_pending_since": None, "nsg_attempts": 0}
     try:
         applied = svc.arm.update_nsg_rules(record)
     except ArmError as exc:
         if retryable(exc) or exc.status == 412:
             raise
-        applied, reason = None, f"Azure refused the network rules: {exc}"
+        reason = f"Azure refused the network rules: {exc}"
+        settled |= {"error_code": exc.code, "error_message": f"Azure refused the network rules: {exc.message}"}
     else:
+        if applied is False:
+            nsg = f"the network security group '{child_names(record.name).nsg}'"
+            refuse(svc, record, "update_nsg", nsg, **settled)
+            return
         reason = f"the network security group admits {', '.join(cidrs)} on ports 22, 8000 and 8787"
         if applied is None:
             reason = "the network security group is gone; there are no rules to change"
-    if applied is False:
-        refuse(svc, record, "update_nsg")
-        return
     latest: VmRecord | None = record
     while latest is not None and latest.id == record.id and latest.allowed_cidrs == cidrs:
         if latest.nsg_pending_since is None:
             return
         event = worker_event(svc, "network", latest, reason, {"allowed_cidrs": cidrs})
         try:
-            save(svc, latest, latest.model_copy(update={"nsg_pending_since": None, "nsg_attempts": 0}), [event])
+            save(svc, latest, latest.model_copy(update=settled), [event])
             return
         except Stale:
             latest = svc.store.get_vm(record.name)
@@ -304,14 +307,14 @@ def worker_event(
     )
 
 
-def refuse(svc: Services, record: VmRecord, name: str) -> None:
-    """Never act on a VM whose tag does not say it is this record's: say so, on the record and in an event."""
-    text = (
-        f"refused to {name}: the VM named '{record.name}' in Azure is not this record's (its dsvm-record tag differs)"
-    )
+def refuse(svc: Services, record: VmRecord, name: str, resource: str | None = None, **settled: Any) -> None:
+    """Never act on a VM (or NSG) whose tag does not say it is this record's: say so, on the record and in an
+    event; `settled` are further changes that close the refused work."""
+    what = resource or f"the VM named '{record.name}'"
+    text = f"refused to {name}: {what} in Azure is not this record's (its dsvm-record tag differs)"
     log.warning("%s", text)
     event = Event(time=svc.clock(), actor=ACTOR, action=name, state=record.state, reason=text)
-    update = {"error_code": "NotOurs", "error_message": text}
+    update = {"error_code": "NotOurs", "error_message": text, **settled}
     with contextlib.suppress(Stale):
         save(svc, record, record.model_copy(update=update), [event])
 

@@ -254,6 +254,43 @@ def test_a_change_within_policy_is_applied_evented_and_reaches_the_nsg(
     assert (cleared.json()["budget_usd"], cleared.json()["schedule"]) == (None, None)
 
 
+def test_new_rules_never_reach_an_nsg_that_is_not_the_records(
+    api: httpx.Client, settings: Settings, store: Store, vm_name: str
+) -> None:
+    running(api, vm_name)
+    network = Arm(settings, patient=True).network.network_security_groups
+    nsg = network.get(settings.resource_group, child_names(vm_name).nsg)
+    nsg.tags = {**(nsg.tags or {}), "dsvm-record": "someone-else"}
+    network.begin_create_or_update(settings.resource_group, child_names(vm_name).nsg, nsg).result()
+    assert api.patch(f"/vms/{vm_name}", json={"allowed_cidrs": ["198.51.100.0/24"]}).status_code == 200
+    eventually(lambda: store.get_vm(vm_name).error_code == "NotOurs", what="the refusal")  # type: ignore[union-attr]
+    assert nsg_sources(settings, vm_name) == {"203.0.113.7/32"}
+    refused = next(e for e in events(api, vm_name) if e["action"] == "update_nsg")
+    assert "network security group" in refused["reason"] and "not this record's" in refused["reason"]
+    assert store.get_vm(vm_name).nsg_pending_since is None  # type: ignore[union-attr]
+
+
+def test_rules_azure_refuses_are_said_on_the_record(
+    api: httpx.Client, sim: httpx.Client, store: Store, vm_name: str
+) -> None:
+    running(api, vm_name)
+    fault = {
+        "method": "PUT",
+        "path": f"{child_names(vm_name).nsg}$",
+        "count": 1,
+        "status": 400,
+        "code": "InvalidRequestFormat",
+    }
+    sim.post("/faults", json=fault).raise_for_status()
+    assert api.patch(f"/vms/{vm_name}", json={"allowed_cidrs": ["198.51.100.0/24"]}).status_code == 200
+    eventually(
+        lambda: store.get_vm(vm_name).error_code == "InvalidRequestFormat",  # type: ignore[union-attr]
+        what="Azure's refusal on the record",
+    )
+    network = next(e for e in events(api, vm_name) if e["action"] == "network")
+    assert "Azure refused the network rules" in network["reason"]
+
+
 @pytest.mark.parametrize(
     ("patch", "field", "words"),
     [
