@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -196,8 +197,15 @@ def fail(svc: Services, record: VmRecord, code: str, message: str) -> None:
         evidence={"code": code, "message": message},
     )
     # The worker itself may have moved the record since it was read (a step): settle the latest copy.
+    save_latest(svc, record, lambda latest: latest.state == VmState.CREATING, update, event)
+
+
+def save_latest(
+    svc: Services, record: VmRecord, wanted: Callable[[VmRecord], bool], update: dict[str, Any], event: Event
+) -> None:
+    """Save `update` with `event` on the latest copy of the record, as long as `wanted` still holds of it."""
     latest: VmRecord | None = record
-    while latest is not None and latest.id == record.id and latest.state == VmState.CREATING:
+    while latest is not None and latest.id == record.id and wanted(latest):
         try:
             save(svc, latest, latest.model_copy(update=update), [event])
             return
@@ -260,16 +268,9 @@ def network_rules(svc: Services, record: VmRecord) -> None:
         reason = f"the network security group admits {', '.join(cidrs)} on ports 22, 8000 and 8787"
         if applied is None:
             reason = "the network security group is gone; there are no rules to change"
-    latest: VmRecord | None = record
-    while latest is not None and latest.id == record.id and latest.allowed_cidrs == cidrs:
-        if latest.nsg_pending_since is None:
-            return
-        event = worker_event(svc, "network", latest, reason, {"allowed_cidrs": cidrs})
-        try:
-            save(svc, latest, latest.model_copy(update=settled), [event])
-            return
-        except Stale:
-            latest = svc.store.get_vm(record.name)
+    event = worker_event(svc, "network", record, reason, {"allowed_cidrs": cidrs})
+    # A newer change of allowed_cidrs has its own message: only these rules are marked applied.
+    save_latest(svc, record, lambda r: r.allowed_cidrs == cidrs and r.nsg_pending_since is not None, settled, event)
 
 
 def password_result(svc: Services, message: dict[str, Any]) -> None:
