@@ -15,18 +15,31 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from shared.azure.tables import Conflict, Stale
 from shared.core import passwords
-from shared.core.costs import MonthCost, accrue_record, burn_rate, carry_cost, month_costs, month_of
+from shared.core.changes import plan_change
+from shared.core.costs import (
+    MonthCost,
+    accrue_record,
+    burn_rate,
+    carry_cost,
+    month_costs,
+    month_of,
+    owner_month_to_date,
+)
 from shared.core.decide import snooze_until
-from shared.core.lifecycle import Action, Command, Refusal, plan_action, reconcile
+from shared.core.forecast import OwnerSpend, next_stop
+from shared.core.lifecycle import Action, Command, Refusal, plan_action, plan_guest_change, reconcile
 from shared.core.models import (
     CostReport,
     CreateVm,
     Event,
+    LastStop,
+    PasswordReset,
     SizeInfo,
     SizeList,
     User,
@@ -37,9 +50,18 @@ from shared.core.models import (
     VmView,
 )
 from shared.core.observations import ArmError, ObservedVm, ours
-from shared.core.policy import Policy, check_create, check_quota, default_cidrs, usage
+from shared.core.policy import (
+    Policy,
+    PolicyOverride,
+    against_policy,
+    check_create,
+    check_quota,
+    effective,
+    usage,
+    with_defaults,
+)
 from shared.core.prices import PriceKey, Prices, load_catalogue
-from shared.core.problems import FieldProblem, Problem, not_found
+from shared.core.problems import FieldProblem, Problem, from_arm, not_found
 from shared.services import Services
 from shared.settings import Settings
 
@@ -80,20 +102,91 @@ def owned(svc: Services, user: User, name: str) -> VmRecord:
     return record
 
 
-def view(record: VmRecord, prices: Prices | None = None, now: datetime | None = None) -> VmView:
-    """The API's view of a record; with prices and `now`, the cost includes what accrued since it was written."""
+def view(record: VmRecord) -> VmView:
+    """The API's view of a record as it was written (the answer to an accepted change)."""
     ip = record.public_ip if record.state not in (VmState.DELETED, VmState.FAILED, VmState.LOST) else None
-    burn = None
-    if prices is not None and now is not None:
-        record = accrue_record(record, prices, now).record
-        burn = burn_rate(record, prices)
     return VmView(
         **record.model_dump(include=set(VmFields.model_fields)),
-        burn_usd_per_hour=burn,
         jupyterhub_url=f"https://{ip}:8000" if ip else None,
         rstudio_url=f"http://{ip}:8787" if ip else None,
         ssh=f"ssh {record.admin_username}@{ip}" if ip else None,
     )
+
+
+def owner_month_costs(
+    svc: Services, records: list[VmRecord], month: str, archived: list[dict[str, Any]] | None = None
+) -> dict[str, float]:
+    """Each owner's cost in `month` so far: their records (tombstones included, accrued by the caller) plus
+    the shares of archived records (the costs table's rows of `month`, read here unless given)."""
+    totals = owner_month_to_date(records, month)
+    for row in svc.store.month_costs(month) if archived is None else archived:
+        totals[row["owner"]] = totals.get(row["owner"], 0.0) + float(row["usd"])
+    return totals
+
+
+@dataclass(frozen=True)
+class Owners:
+    """What the forecasts of some owners' VMs need besides the VMs: every record of theirs (tombstones
+    included: all of a month's spend counts against the monthly budget), this month's shares of archived
+    records, and each owner's effective policy."""
+
+    records: list[VmRecord]
+    archived: list[dict[str, Any]]
+    policies: dict[str, Policy]
+
+
+def owners_of(svc: Services, owner: str | None, records: list[VmRecord] | None = None) -> Owners:
+    """Read `Owners` for one owner, or (None) for everyone; `records` when the caller has read them already.
+    The reads do not depend on each other and go side by side."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        listed = pool.submit(svc.store.list_vms, owner, True) if records is None else None
+        team = pool.submit(svc.team_policy)
+        archived = pool.submit(svc.store.month_costs, month_of(svc.clock()))
+        overrides: dict[str, PolicyOverride | None]
+        if owner is not None:
+            overrides = {owner: pool.submit(svc.override, owner).result()[0]}
+        else:
+            overrides = dict(pool.submit(svc.overrides).result())
+        records = listed.result() if listed is not None else records or []
+        policy = team.result()[0]
+        owners = {r.owner for r in records} | ({owner} if owner else set())
+        return Owners(records, archived.result(), {name: effective(policy, overrides.get(name)) for name in owners})
+
+
+def present(svc: Services, shown: list[VmRecord], owners: Owners) -> list[VmView]:
+    """Full views of `shown`: cost and burn rate up to now, and the next stop the sweeper will make."""
+    now = svc.clock()
+    prices = known_prices(svc)
+    latest = {r.name: r for r in owners.records} | {r.name: r for r in shown}
+    accrued = {name: accrue_record(r, prices, now).record for name, r in latest.items()}
+    spent = owner_month_costs(svc, list(accrued.values()), month_of(now), owners.archived)
+    burning: dict[str, float] = {}
+    for record in accrued.values():
+        burning[record.owner] = burning.get(record.owner, 0.0) + burn_rate(record, prices)
+    lead = timedelta(minutes=svc.settings.notify_lead_minutes)
+    views = []
+    for record in (accrued[r.name] for r in shown):
+        policy = owners.policies.get(record.owner) or svc.policy_for(record.owner)
+        owner = OwnerSpend(spent.get(record.owner, 0.0), burning.get(record.owner, 0.0))
+        forecast = next_stop(record, now, prices, policy, owner, lead)
+        views.append(
+            view(record).model_copy(update={"burn_usd_per_hour": burn_rate(record, prices), "next_stop": forecast})
+        )
+    return views
+
+
+def present_one(svc: Services, record: VmRecord) -> VmView:
+    return present(svc, [record], owners_of(svc, record.owner))[0]
+
+
+def show(svc: Services, user: User, name: str) -> tuple[VmRecord, VmView]:
+    """One VM reconciled with ARM now, and its full view. The owner's records are read while ARM answers."""
+    record = owned(svc, user, name)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        context = pool.submit(owners_of, svc, record.owner)
+        record = refresh(svc, record)
+        owners = context.result()
+    return record, present(svc, [record], owners)[0]
 
 
 def list_views(svc: Services, user: User, owner: str | None, include_deleted: bool) -> list[VmView]:
@@ -103,20 +196,24 @@ def list_views(svc: Services, user: User, owner: str | None, include_deleted: bo
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The ARM list and the table query do not depend on each other: run them side by side.
         listing = pool.submit(svc.arm.recent_vms)
-        records = svc.store.list_vms(owner=owner, include_deleted=include_deleted)
+        # Tombstones too: they count towards their owner's month.
+        every = svc.store.list_vms(owner=owner, include_deleted=True)
         try:
             observed: dict[str, ObservedVm] | None = listing.result()
         except ArmError as exc:
             log.warning("listing VMs without live state: %s", exc)
             observed = None
     now = svc.clock()
-    prices = known_prices(svc)
-    views = []
-    for record in records:
-        if observed is not None and record.state != VmState.DELETED:
+    shown = []
+    for record in every:
+        if record.state == VmState.DELETED:
+            if include_deleted:
+                shown.append(record)
+            continue
+        if observed is not None:
             record = reconcile(record, observed.get(record.name), None, now).record
-        views.append(view(record, prices, now))
-    return views
+        shown.append(record)
+    return present(svc, shown, owners_of(svc, owner, every))
 
 
 # --- writes -----------------------------------------------------------------------------------------
@@ -155,8 +252,13 @@ def enqueue(svc: Services, record: VmRecord, command: Command) -> None:
 def refresh(svc: Services, record: VmRecord) -> VmRecord:
     """Reconcile one record with ARM (a GET; an absent VM counts as one observation), save the result and
     enqueue the ARM calls it owes."""
+    return refreshed(svc, record)[0]
+
+
+def refreshed(svc: Services, record: VmRecord) -> tuple[VmRecord, ObservedVm | None]:
+    """`refresh`, and what ARM reported of the VM (None for a tombstone)."""
     if record.state == VmState.DELETED:
-        return record
+        return record, None
     arm = svc.arm
     vm = arm.get_vm(record.name)
     nsg_present = arm.nsg_owner(record.name) == record.id if ours(record.id, vm) is None else None
@@ -172,15 +274,15 @@ def refresh(svc: Services, record: VmRecord) -> VmRecord:
     unchanged = {"updated_at", "etag"}
     if updated.model_dump(exclude=unchanged) == record.model_dump(exclude=unchanged):
         # Idempotent clean-up owed without a change is left to the sweeper: a GET loop must not flood the queue.
-        return record
+        return record, vm
     try:
         saved = save(svc, record, updated, step.events)
     except Stale:
         # Someone else moved it first; their write wins and they owe the ARM calls.
-        return svc.store.get_vm(record.name) or record
+        return svc.store.get_vm(record.name) or record, vm
     for command in step.commands:
         enqueue(svc, saved, command)
-    return saved
+    return saved, vm
 
 
 # --- create -----------------------------------------------------------------------------------------
@@ -195,15 +297,7 @@ def new_record(
     now: datetime,
     request_key: str | None,
 ) -> VmRecord:
-    cidrs = request.allowed_cidrs or default_cidrs(caller_ip)
-    if cidrs is None:
-        raise Problem(
-            422,
-            "Unprocessable Content",
-            "Your address could not be determined; give allowed_cidrs explicitly.",
-            errors=[FieldProblem(field="allowed_cidrs", message="required: the caller's address is unknown")],
-        )
-    ttl = request.ttl_hours or policy.default_ttl_hours
+    chosen = with_defaults(request, policy, caller_ip)
     record = VmRecord(
         id=uuid.uuid4().hex,
         name=request.name,
@@ -216,17 +310,13 @@ def new_record(
         os_disk_type=request.os_disk_type,
         admin_username=request.admin_username,
         ssh_public_key=request.ssh_public_key,
-        password_auth=request.admin_password is not None,
-        allowed_cidrs=cidrs,
+        password_auth=request.admin_password is not None or request.generate_password,
         tags=request.tags,
-        ttl_hours=ttl,
-        budget_usd=request.budget_usd,
-        schedule=request.schedule,
-        idle=request.idle,
+        **chosen,
         created_at=now,
         updated_at=now,
         action_at=now,
-        keep_until=now + timedelta(hours=ttl),
+        keep_until=now + timedelta(hours=chosen["ttl_hours"]),
         cost_at=now,
         month=month_of(now),
         create_step="queued",
@@ -241,17 +331,6 @@ def new_record(
         evidence={"size": record.size, "image": record.image.value, "allowed_cidrs": record.allowed_cidrs},
     )
     return record.model_copy(update={"pending_events": [event]})
-
-
-def validate_create(request: CreateVm, policy: Policy, location: str) -> None:
-    errors = check_create(request, policy, location)
-    if errors:
-        raise Problem(
-            422,
-            "Unprocessable Content",
-            "The request breaks the team's policy.",
-            errors=[FieldProblem(field=e.field, message=e.message) for e in errors],
-        )
 
 
 def vcpus_needed(svc: Services, size: str) -> int:
@@ -287,9 +366,8 @@ def quota_held(svc: Services, owner: str, policy: Policy, size: str) -> Iterator
         ) from None
 
 
-def create_message(record: VmRecord, request: CreateVm) -> dict[str, Any]:
+def create_message(record: VmRecord, password: str | None) -> dict[str, Any]:
     """The queue message for a create. The password travels only as its one-way hash."""
-    password = request.admin_password.get_secret_value() if request.admin_password else None
     return {
         "op": "create",
         "name": record.name,
@@ -300,27 +378,35 @@ def create_message(record: VmRecord, request: CreateVm) -> dict[str, Any]:
 
 def create(
     svc: Services, user: User, request: CreateVm, caller_ip: str | None, request_key: str | None = None
-) -> VmRecord:
+) -> tuple[VmRecord, str | None]:
     """Record the VM (Creating) and enqueue its creation; no ARM call. The worker creates the NSG and the VM.
+    Returns the record and, with `generate_password`, the generated password (for this answer only).
 
     With `request_key` (an Idempotency-Key's hash), a record this same request left half-made (its instance
-    died before answering) is picked up and finished instead of refused.
+    died before answering) is picked up and finished instead of refused. A generated password is not shown
+    then: the first attempt's may already be on its way to the VM, so the owner resets it once it runs.
     """
+    password = request.admin_password.get_secret_value() if request.admin_password else None
     if request_key is not None:
         earlier = svc.store.get_vm(request.name)
         if earlier is not None and earlier.request_key == request_key and earlier.owner == user.name:
             if earlier.state == VmState.CREATING and earlier.create_step == "queued":
-                svc.queue.send(create_message(earlier, request))
-            return earlier
+                unseen = passwords.generate() if request.generate_password else None
+                svc.queue.send(create_message(earlier, password or unseen))
+            return earlier, None
     policy = svc.policy_for(user.name)
-    validate_create(request, policy, svc.settings.location)
-    record = new_record(request, user, policy, svc.settings, caller_ip, svc.clock(), request_key)
-    message = create_message(record, request)
+    now = svc.clock()
+    errors = check_create(request, policy, svc.settings.location, now)
+    if errors:
+        raise against_policy(errors)
+    record = new_record(request, user, policy, svc.settings, caller_ip, now, request_key)
+    generated = passwords.generate() if request.generate_password else None
+    message = create_message(record, password or generated)
     with quota_held(svc, user.name, policy, record.size):
         try:
             record = svc.store.create_vm(record)
         except Conflict:
-            raise Problem(409, "Conflict", f"a VM named '{request.name}' already exists") from None
+            raise name_taken(svc, request.name) from None
     svc.store.add_events(record.id, record.pending_events)
     try:
         svc.queue.send(message)
@@ -334,7 +420,18 @@ def create(
             "The work queue did not take the create; nothing was created. Send the same request again.",
             headers={"Retry-After": "5"},
         ) from None
-    return record
+    return record, generated
+
+
+def name_taken(svc: Services, name: str) -> Problem:
+    """Why a name cannot be taken; when it frees itself soon (a delete or a failed create's clean-up in
+    progress), with Retry-After."""
+    holder = svc.store.get_vm(name)
+    detail = f"a VM named '{name}' already exists"
+    if holder is not None and (holder.state == VmState.DELETING or holder.state == VmState.FAILED):
+        detail += f" ({holder.state.value}); the name is free again once it is cleaned up"
+        return Problem(409, "Conflict", detail, headers={"Retry-After": "15"})
+    return Problem(409, "Conflict", detail)
 
 
 # --- actions ----------------------------------------------------------------------------------------
@@ -345,16 +442,24 @@ def act(svc: Services, user: User, name: str, action: Action) -> VmRecord:
     and handed to the queue worker."""
     record = refresh(svc, owned(svc, user, name))
     now = svc.clock()
-    plan = plan_action(accrue_record(record, known_prices(svc), now).record, action)
+    plan = plan_action(accrue_record(record, known_prices(svc), now).record, action, now)
     if isinstance(plan, Refusal):
         headers = {"Retry-After": str(plan.retry_after)} if plan.retry_after else None
         raise Problem(plan.status, "Conflict", plan.detail, headers=headers)
     if plan is None:
         return record
     state, command = plan
-    moved = record.model_copy(
-        update={"state": state, "action_at": now, "action_attempts": 0, "error_code": None, "error_message": None}
-    )
+    update: dict[str, Any] = {
+        "state": state,
+        "action_at": now,
+        "action_attempts": 0,
+        "error_code": None,
+        "error_message": None,
+    }
+    if action == "stop":
+        by = "owner" if user.name == record.owner else "admin"
+        update["last_stop"] = LastStop(at=now, by=by, reason=f"{user.name} asked")
+    moved = record.model_copy(update=update)
     event = Event(time=now, actor=user.name, action=action, state=state, reason=f"{user.name} asked")
     if action == "start" and not record.still_billing:
         with quota_held(svc, record.owner, svc.policy_for(record.owner), record.size):
@@ -403,6 +508,93 @@ def snooze(svc: Services, user: User, name: str, hours: float) -> VmRecord:
         raise Problem(
             409, "Conflict", f"VM '{name}' changed while you snoozed it; try again", headers={"Retry-After": "1"}
         ) from None
+
+
+# How often a change without If-Match is re-applied to a record someone else wrote meanwhile.
+CHANGE_ATTEMPTS = 3
+
+
+def change(
+    svc: Services, user: User, name: str, patch: dict[str, Any], if_match: str | None, caller_ip: str | None
+) -> VmRecord:
+    """Apply a JSON merge patch to a VM's settings (see shared.core.changes), recorded with an event per change.
+
+    With If-Match the record must still carry that ETag (412 otherwise, also when someone writes it first);
+    without, a concurrent write is met by applying the patch again to the fresh record. A change of
+    allowed_cidrs is handed to the queue worker, which updates the NSG and waits on ARM.
+    """
+    for _ in range(CHANGE_ATTEMPTS):
+        record = owned(svc, user, name)
+        if if_match is not None and if_match.strip() not in ("*", record.etag):
+            raise stale_etag(name)
+        plan = plan_change(record, patch, svc.policy_for(record.owner), caller_ip, svc.clock(), user.name)
+        if plan is None:
+            return record
+        try:
+            saved = save(svc, record, plan.record, [plan.event])
+        except Stale:
+            if if_match is not None:
+                raise stale_etag(name) from None
+            continue
+        if "allowed_cidrs" in plan.fields:
+            enqueue(svc, saved, "update_nsg")
+        return saved
+    raise Problem(
+        409, "Conflict", f"VM '{name}' kept changing while you changed it; try again", headers={"Retry-After": "1"}
+    )
+
+
+def stale_etag(name: str) -> Problem:
+    return Problem(412, "Precondition Failed", f"VM '{name}' changed since you read it; GET it again and retry.")
+
+
+def reset_password(svc: Services, user: User, name: str, request: PasswordReset) -> tuple[VmRecord, str | None]:
+    """Reset the Linux user's password through the VMAccessForLinux extension; returns the record and, when
+    generated, the password (for this answer only).
+
+    The one ARM write on the request path: the secret must not travel through the queue, so the extension
+    PUT goes from here, without waiting. The queue worker then watches the extension and events the result;
+    its message carries the operation's tag, never the secret. Sent only to a running VM whose tag says it is
+    this record's.
+    """
+    record, vm = refreshed(svc, owned(svc, user, name))
+    refused = plan_guest_change(record)
+    if refused is None and ours(record.id, vm) is None:
+        refused = Refusal(409, f"VM '{name}' in Azure is not this record's; nothing was sent to it")
+    if refused is not None:
+        headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
+        raise Problem(refused.status, "Conflict", refused.detail, headers=headers)
+    if request.password is not None:
+        password = request.password.get_secret_value()
+        if record.admin_username in password:
+            raise Problem(
+                422,
+                "Unprocessable Content",
+                "The password is not valid; see errors.",
+                errors=[FieldProblem(field="password", message="must not contain the admin username")],
+            )
+    else:
+        password = passwords.generate()
+    tag = uuid.uuid4().hex
+    try:
+        svc.arm.begin_password_reset(record, password, tag)
+    except ArmError as exc:
+        raise from_arm(exc, "reset the password") from None
+    event = Event(
+        time=svc.clock(),
+        actor=user.name,
+        action="password",
+        state=record.state,
+        reason=f"{user.name} asked to reset the password of {record.admin_username} (VMAccessForLinux)",
+        evidence={"username": record.admin_username, "generated": request.generate, "operation": tag},
+    )
+    svc.store.add_events(record.id, [event])
+    try:
+        svc.queue.send({"op": "password", "name": record.name, "id": record.id, "operation": tag})
+    except Exception as exc:
+        # The reset itself is in Azure's hands; only the event with its result will be missing.
+        log.warning("could not enqueue the watch of %s's password reset: %s", record.name, type(exc).__name__)
+    return record, password if request.generate else None
 
 
 def month_report(svc: Services, user: User, month: str, owner: str | None) -> CostReport:

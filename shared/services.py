@@ -3,6 +3,7 @@ tools) works with, from `Settings`. Nothing here decides anything; it only wires
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from shared.settings import Settings
 POLICY_PARTITION = "policy"
 TEAM_POLICY = "team"
 OVERRIDE_PARTITION = "override"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,6 +44,17 @@ class Services:
     def override(self, user: str) -> tuple[PolicyOverride | None, str | None]:
         doc, etag = self.store.get_doc(OVERRIDE_PARTITION, user)
         return (PolicyOverride.model_validate_json(doc) if doc else None), etag
+
+    def overrides(self) -> dict[str, PolicyOverride]:
+        """Every user's policy override (one query); a row that does not load is skipped with a log line."""
+        found = {}
+        for entity in self.store.policy.query_entities(f"PartitionKey eq '{OVERRIDE_PARTITION}'"):
+            try:
+                found[str(entity["RowKey"])] = PolicyOverride.model_validate_json(entity["doc"])
+            except ValueError as exc:
+                # One bad row never stops a sweep or a list: that user has the team's policy meanwhile.
+                log.error("skipping policy override %s: %s", entity.get("RowKey"), type(exc).__name__)
+        return found
 
     def policy_for(self, user: str) -> Policy:
         return effective(self.team_policy()[0], self.override(user)[0])

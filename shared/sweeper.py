@@ -25,15 +25,14 @@ from shared.azure.arm import METRICS_BATCH
 from shared.azure.retail_prices import fetch_prices
 from shared.azure.tables import Stale
 from shared.azure.webhook import Webhook
-from shared.core.costs import MonthCost, accrue_record, month_of, owner_month_to_date
+from shared.core.costs import MonthCost, accrue_record, month_of
 from shared.core.decide import Action, Decisions, StopWarning, decide, prune_warned
 from shared.core.lifecycle import Command, reconcile
-from shared.core.models import Event, VmRecord, VmState
+from shared.core.models import Event, LastStop, VmRecord, VmState
 from shared.core.observations import ArmError, Sample, child_names, ours
-from shared.core.policy import PolicyOverride
 from shared.core.prices import Prices
-from shared.operations import enqueue, forget_prices, known_prices
-from shared.services import OVERRIDE_PARTITION, ServiceHolder, Services
+from shared.operations import enqueue, forget_prices, known_prices, owner_month_costs
+from shared.services import ServiceHolder, Services
 
 log = logging.getLogger(__name__)
 
@@ -171,17 +170,7 @@ def gather_metrics(
 
 
 def owner_budgets(svc: Services) -> dict[str, float]:
-    budgets = {}
-    for entity in svc.store.policy.query_entities(f"PartitionKey eq '{OVERRIDE_PARTITION}'"):
-        try:
-            override = PolicyOverride.model_validate_json(entity["doc"])
-        except ValueError as exc:
-            # One bad row never stops the team's sweeper: the owner keeps the team's budget this pass.
-            log.error("skipping policy override %s: %s", entity.get("RowKey"), type(exc).__name__)
-            continue
-        if override.monthly_budget_usd is not None:
-            budgets[entity["RowKey"]] = override.monthly_budget_usd
-    return budgets
+    return {user: o.monthly_budget_usd for user, o in svc.overrides().items() if o.monthly_budget_usd is not None}
 
 
 def worth_writing(before: VmRecord, after: VmRecord, now: datetime) -> bool:
@@ -264,9 +253,7 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
         metrics = gather_metrics(svc, idle_names, max(windows), interval, now, report)
     lap = report.lap("metrics", lap)
     month = month_of(now)
-    owner_costs = owner_month_to_date(list(updated.values()) + [r for r in every if r.name not in updated], month)
-    for row in svc.store.month_costs(month):
-        owner_costs[row["owner"]] = owner_costs.get(row["owner"], 0.0) + float(row["usd"])
+    owner_costs = owner_month_costs(svc, list(updated.values()) + [r for r in every if r.name not in updated], month)
     decisions: Decisions = decide(
         candidates,
         mine,
@@ -310,7 +297,8 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
                     )
                 )
             continue
-        updated[action.vm] = record.model_copy(update={"state": VmState.STOPPING, "action_at": now})
+        stop = LastStop(at=now, by="sweeper", rule=action.rule, reason=action.reason)
+        updated[action.vm] = record.model_copy(update={"state": VmState.STOPPING, "action_at": now, "last_stop": stop})
         events[action.vm].append(
             Event(
                 time=now,

@@ -8,9 +8,12 @@
   before the ARM call it leads to, so a message delivered again (after a crash, a timeout, a retry) finishes
   or cleanly repeats the step. Both PUTs carry If-None-Match: * and nothing is ever taken over: a name held in
   Azure by something that is not this record's fails the create (NameInUse).
-- `{"op": "command", "name", "id", "command"}`: start | deallocate | restart | delete | delete_nsg, sent only
-  to a VM (or NSG) whose `dsvm-record` tag is this record's id; otherwise refused with an event and an error.
-  A delete waits for the VM and then the NSG to go, and settles the record as Deleted.
+- `{"op": "command", "name", "id", "command"}`: start | deallocate | restart | delete | delete_nsg |
+  update_nsg, sent only to a VM (or NSG) whose `dsvm-record` tag is this record's id; otherwise refused with
+  an event and an error. A delete waits for the VM and then the NSG to go, and settles the record as Deleted.
+  update_nsg gives the NSG the record's allowed_cidrs (whatever they are when it runs) and waits for it.
+- `{"op": "password", "name", "id", "operation"}`: watch the VMAccessForLinux extension the API sent (the API
+  sends it itself: a password never travels through the queue) until it finishes, and event the result.
 
 A message is handled only while its record still wants it (same id, expected state); anything else is
 acknowledged and dropped. Azure refusing for good (a 4xx) settles the record; throttling, 5xx and network
@@ -26,6 +29,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -36,7 +40,7 @@ from shared.core import passwords
 from shared.core.cloudinit import cloud_config, custom_data
 from shared.core.lifecycle import reconcile
 from shared.core.models import CreateStep, Event, VmRecord, VmState
-from shared.core.observations import ArmError, ours
+from shared.core.observations import ArmError, child_names, ours
 from shared.operations import save
 from shared.services import ServiceHolder, Services
 
@@ -51,7 +55,10 @@ COMMAND_STATES = {
     "restart": {VmState.RESTARTING},
     "delete": {VmState.DELETING, VmState.FAILED},
     "delete_nsg": {VmState.DELETING, VmState.FAILED},
+    "update_nsg": {VmState.RUNNING, VmState.STOPPED, VmState.STARTING, VmState.STOPPING, VmState.RESTARTING},
 }
+# How long one delivery of a password message waits for the extension before it is tried again.
+EXTENSION_WAIT_SECONDS = 600.0
 
 
 class NameInUse(Exception):
@@ -68,6 +75,8 @@ def handle(svc: Services, message: dict[str, Any]) -> None:
         create(svc, message)
     elif message.get("op") == "command":
         command(svc, message)
+    elif message.get("op") == "password":
+        password_result(svc, message)
     else:
         # Never succeeds: after the host's tries it lands in the poison queue, where a person can see it.
         raise ValueError(f"a message of unknown kind: {message.get('op')!r}")
@@ -190,8 +199,15 @@ def fail(svc: Services, record: VmRecord, code: str, message: str) -> None:
         evidence={"code": code, "message": message},
     )
     # The worker itself may have moved the record since it was read (a step): settle the latest copy.
+    save_latest(svc, record, lambda latest: latest.state == VmState.CREATING, update, event)
+
+
+def save_latest(
+    svc: Services, record: VmRecord, wanted: Callable[[VmRecord], bool], update: dict[str, Any], event: Event
+) -> None:
+    """Save `update` with `event` on the latest copy of the record, as long as `wanted` still holds of it."""
     latest: VmRecord | None = record
-    while latest is not None and latest.id == record.id and latest.state == VmState.CREATING:
+    while latest is not None and latest.id == record.id and wanted(latest):
         try:
             save(svc, latest, latest.model_copy(update=update), [event])
             return
@@ -206,6 +222,9 @@ def command(svc: Services, message: dict[str, Any]) -> None:
     record = current(svc, message)
     name = str(message.get("command"))
     if record is None or record.state not in COMMAND_STATES.get(name, set()):
+        return
+    if name == "update_nsg":
+        network_rules(svc, record)
         return
     arm = svc.arm
     vm = arm.get_vm(record.name)
@@ -231,14 +250,74 @@ def command(svc: Services, message: dict[str, Any]) -> None:
         log.warning("Azure refused to %s %s: %s (reconcile settles it)", name, record.name, exc)
 
 
-def refuse(svc: Services, record: VmRecord, name: str) -> None:
-    """Never act on a VM whose tag does not say it is this record's: say so, on the record and in an event."""
-    text = (
-        f"refused to {name}: the VM named '{record.name}' in Azure is not this record's (its dsvm-record tag differs)"
+def network_rules(svc: Services, record: VmRecord) -> None:
+    """Give the record's NSG its allowed_cidrs, then mark them applied (unless they changed meanwhile: the newer
+    change has its own message). Only this record's own NSG is ever written."""
+    cidrs = list(record.allowed_cidrs)
+    settled: dict[str, Any] = {"nsg_pending_since": None, "nsg_attempts": 0}
+    try:
+        applied = svc.arm.update_nsg_rules(record)
+    except ArmError as exc:
+        if retryable(exc) or exc.status == 412:
+            raise
+        reason = f"Azure refused the network rules: {exc}"
+        settled |= {"error_code": exc.code, "error_message": f"Azure refused the network rules: {exc.message}"}
+    else:
+        if applied is False:
+            nsg = f"the network security group '{child_names(record.name).nsg}'"
+            refuse(svc, record, "update_nsg", nsg, **settled)
+            return
+        reason = f"the network security group admits {', '.join(cidrs)} on ports 22, 8000 and 8787"
+        if applied is None:
+            reason = "the network security group is gone; there are no rules to change"
+    event = worker_event(svc, "network", record, reason, {"allowed_cidrs": cidrs})
+    # A newer change of allowed_cidrs has its own message: only these rules are marked applied.
+    save_latest(svc, record, lambda r: r.allowed_cidrs == cidrs and r.nsg_pending_since is not None, settled, event)
+
+
+def password_result(svc: Services, message: dict[str, Any]) -> None:
+    """Event how the password reset `message["operation"]` ended, once the extension has finished.
+
+    A later reset replaces the extension's operation tag: this one's result is then no longer Azure's to
+    tell, and the later reset's own message reports."""
+    record = current(svc, message)
+    if record is None:
+        return
+    operation = message.get("operation")
+    outcome: tuple[str | None, str, str | None]
+    if ours(record.id, svc.arm.get_vm(record.name)) is None:
+        outcome = (None, "Unknown", "the VM is no longer this record's")
+    else:
+        found = svc.arm.password_reset_result(record.name, EXTENSION_WAIT_SECONDS)
+        outcome = found if found is not None else (operation, "Unknown", "the VM has no access extension")
+    tag, state, why = outcome
+    if tag is not None and tag != operation:
+        return
+    user = record.admin_username
+    if state.lower() == "succeeded":
+        reason = f"the password of {user} was reset"
+    else:
+        reason = f"the password reset of {user} did not succeed ({state})" + (f": {why}" if why else "")
+    evidence = {"username": user, "operation": operation, "provisioning_state": state}
+    svc.store.add_events(record.id, [worker_event(svc, "password", record, reason, evidence)])
+
+
+def worker_event(
+    svc: Services, action: str, record: VmRecord, reason: str, evidence: dict[str, Any] | None = None
+) -> Event:
+    return Event(
+        time=svc.clock(), actor=ACTOR, action=action, state=record.state, reason=reason, evidence=evidence or {}
     )
+
+
+def refuse(svc: Services, record: VmRecord, name: str, resource: str | None = None, **settled: Any) -> None:
+    """Never act on a VM (or NSG) whose tag does not say it is this record's: say so, on the record and in an
+    event; `settled` are further changes that close the refused work."""
+    what = resource or f"the VM named '{record.name}'"
+    text = f"refused to {name}: {what} in Azure is not this record's (its dsvm-record tag differs)"
     log.warning("%s", text)
     event = Event(time=svc.clock(), actor=ACTOR, action=name, state=record.state, reason=text)
-    update = {"error_code": "NotOurs", "error_message": text}
+    update = {"error_code": "NotOurs", "error_message": text, **settled}
     with contextlib.suppress(Stale):
         save(svc, record, record.model_copy(update=update), [event])
 
@@ -269,8 +348,13 @@ def poisoned(svc: Services, message: dict[str, Any]) -> None:
         why = record.error_message or "the create failed on every attempt"
         fail(svc, record, code, f"Azure did not accept the create after every retry ({why}). Create it again.")
         return
-    text = f"could not {message.get('command')} the VM after every retry; reconcile tries again later"
-    event = Event(time=svc.clock(), actor=ACTOR, action=str(message.get("command")), state=record.state, reason=text)
+    what = str(message.get("command") or message.get("op"))
+    if message.get("op") == "password":
+        text = "the result of the password reset could not be read after every retry; look at the VM's extensions"
+        svc.store.add_events(record.id, [worker_event(svc, what, record, text)])
+        return
+    text = f"could not {what} the VM after every retry; reconcile tries again later"
+    event = Event(time=svc.clock(), actor=ACTOR, action=what, state=record.state, reason=text)
     with contextlib.suppress(Stale):
         save(svc, record, record.model_copy(update={"error_message": text}), [event])
 

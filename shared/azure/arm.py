@@ -37,6 +37,17 @@ LIST_CACHE_SECONDS = 10.0
 COMPUTE_API_VERSION = "2026-04-01"
 OPEN_PORTS = {"ssh": 22, "jupyterhub": 8000, "rstudio": 8787}
 MANAGED_BY = "dsvm-control-plane"
+# The VM access extension resets a Linux user's password from protected settings
+# (https://github.com/Azure/azure-linux-extensions/blob/master/VMAccess/README.md: publisher
+# Microsoft.OSTCExtensions, type VMAccessForLinux, version 1.5; protected settings username and password).
+# The name is the one the Azure portal and `az vm user update` give it.
+VMACCESS = {
+    "name": "enablevmaccess",
+    "publisher": "Microsoft.OSTCExtensions",
+    "type": "VMAccessForLinux",
+    "version": "1.5",
+}
+EXTENSION_DONE = frozenset({"succeeded", "failed", "canceled"})
 
 
 # The request path gives up on ARM after this long (retries and Retry-After included), well inside what a
@@ -428,6 +439,86 @@ class Arm:
             self.compute.virtual_machines.begin_create_or_update(
                 self.group, record.name, VirtualMachine(body), match_condition=MatchConditions.IfMissing, polling=False
             )
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+
+    def update_nsg_rules(self, record: VmRecord) -> bool | None:
+        """Give the record's own NSG the record's rules (allowed_cidrs) and wait until it is provisioned.
+
+        None: there is no such NSG; False: its `dsvm-record` tag is not this record's, and nothing was sent.
+        The PUT carries If-Match with the ETag of the NSG whose tag was checked (a 412 if it changed since).
+        """
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.mgmt.network.models import NetworkSecurityGroup
+
+        name = child_names(record.name).nsg
+        try:
+            try:
+                found = self.network.network_security_groups.get(self.group, name)
+            except ResourceNotFoundError:
+                return None
+            if (found.tags or {}).get("dsvm-record") != record.id:
+                return False
+            self.network.network_security_groups.begin_create_or_update(
+                self.group, name, NetworkSecurityGroup(nsg_body(record)), headers={"If-Match": str(found.etag)}
+            ).result()
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+        return True
+
+    def begin_password_reset(self, record: VmRecord, password: str, operation: str) -> None:
+        """Send the VMAccessForLinux PUT that sets the admin user's password; do not wait for it.
+
+        The password goes only in protectedSettings (ARM never returns them); `operation` goes in
+        forceUpdateTag, so each reset runs even with the same settings and its result can be told apart.
+        The caller has checked that the VM is this record's and running.
+        """
+        from azure.mgmt.compute.models import VirtualMachineExtension
+
+        body = {
+            "location": record.location,
+            "properties": {
+                "publisher": VMACCESS["publisher"],
+                "type": VMACCESS["type"],
+                "typeHandlerVersion": VMACCESS["version"],
+                "autoUpgradeMinorVersion": True,
+                "forceUpdateTag": operation,
+                "settings": {},
+                "protectedSettings": {"username": record.admin_username, "password": password},
+            },
+        }
+        try:
+            self.compute.virtual_machine_extensions.begin_create_or_update(
+                self.group, record.name, VMACCESS["name"], VirtualMachineExtension(body), polling=False
+            )
+        except Exception as exc:
+            raise _arm_error(exc) from exc
+
+    def password_reset_result(self, vm_name: str, timeout: float) -> tuple[str | None, str, str | None] | None:
+        """Wait up to `timeout` seconds for the VM access extension to finish: (its forceUpdateTag, its
+        provisioning state, Azure's message if it failed); None when the VM has no such extension.
+        Raises TimeoutError if it is still running."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        deadline = time.monotonic() + timeout
+        extensions = self.compute.virtual_machine_extensions
+        try:
+            while True:
+                try:
+                    ext = extensions.get(self.group, vm_name, VMACCESS["name"], expand="instanceView")
+                except ResourceNotFoundError:
+                    return None
+                props = ext.properties
+                state = str(props.provisioning_state if props else "")
+                if state.lower() in EXTENSION_DONE:
+                    statuses = (props.instance_view.statuses if props and props.instance_view else None) or []
+                    message = next((str(s.message) for s in statuses if s.message), None)
+                    return (props.force_update_tag if props else None), state, message
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the VM access extension on {vm_name} is still {state}")
+                time.sleep(max(self.settings.arm_polling_interval, 0.1))
+        except TimeoutError:
+            raise
         except Exception as exc:
             raise _arm_error(exc) from exc
 

@@ -12,15 +12,17 @@ the others that also applied):
 
 1. budget (hard; snooze does not lift it): the VM's accrued cost >= its budget_usd, or its owner's
    month-to-date cost >= their monthly budget. Announced when it happens.
-2. time-limit: keep_until has passed (snooze moves keep_until; an active snooze also holds it off).
-3. schedule: off-hours in the owner's time zone (see shared.core.schedule); an active snooze holds it off.
-4. idle: idle rule on, the VM has been running for at least the window, samples cover the whole window
+2. expiry (hard; snooze does not lift it): the record's expires_at has passed. Warned.
+3. time-limit: keep_until (the run's start + ttl_hours) has passed (snooze moves keep_until; an active snooze
+   also holds it off).
+4. schedule: off-hours in the owner's time zone (see shared.core.schedule); an active snooze holds it off.
+5. idle: idle rule on, the VM has been running for at least the window, samples cover the whole window
    without gaps, every CPU max < cpu_percent and total network in < network_in_mb (1 MB = 10^6 bytes).
    Unknown is not idle: no samples or a gap means no action. An active snooze holds it off. Announced
    when it happens.
-5. stopped-allocated: the VM is stopped but still allocated (compute still bills). Not snoozable.
+6. stopped-allocated: the VM is stopped but still allocated (compute still bills). Not snoozable.
 
-Warned stops (time-limit, schedule, stopped-allocated) are announced `lead` before they happen:
+Warned stops (expiry, time-limit, schedule, stopped-allocated) are announced `lead` before they happen:
 - each has a trigger, the moment it becomes due, and a stable warning key f"{rule}:{trigger UTC isoformat}";
 - a warning is produced once the trigger is within `lead` of now and its key is not in `record.warned`;
 - if the warning was sent before the trigger, the stop happens at the first sweep at or after the trigger
@@ -30,8 +32,8 @@ Warned stops (time-limit, schedule, stopped-allocated) are announced `lead` befo
   warning and, when it was late, `lead` minutes to snooze. With lead 0 the warning and stop coincide.
 - the trigger moves with the VM's life, so each run is warned afresh: a schedule trigger is the latest of
   when off-hours began, when the VM last started, and when its snooze ends; a time-limit trigger is the
-  latest of keep_until, the last start and the snooze end; a stopped-allocated trigger is when the VM was
-  last seen changing power state.
+  latest of keep_until, the last start and the snooze end; an expiry trigger is the later of expires_at and
+  the last start; a stopped-allocated trigger is when the VM was last seen changing power state.
 So a VM its owner starts during off-hours is warned at the next sweep and stopped `lead` later unless
 snoozed; the warning says how to snooze.
 """
@@ -52,8 +54,8 @@ from shared.core.policy import Policy
 from shared.core.prices import Prices, vm_burn_rate
 from shared.core.schedule import describe, is_off_hours, last_stop_time, next_stop_time
 
-Rule = Literal["budget", "time-limit", "schedule", "idle", "stopped-allocated"]
-PRECEDENCE: tuple[Rule, ...] = ("budget", "time-limit", "schedule", "idle", "stopped-allocated")
+Rule = Literal["budget", "expiry", "time-limit", "schedule", "idle", "stopped-allocated"]
+PRECEDENCE: tuple[Rule, ...] = ("budget", "expiry", "time-limit", "schedule", "idle", "stopped-allocated")
 ACTIONABLE_STATES = frozenset({VmState.RUNNING, VmState.STOPPED})
 ACTIONABLE_POWER = frozenset({"running", "stopped"})
 DEFAULT_LEAD = timedelta(minutes=30)
@@ -168,6 +170,17 @@ def time_limit_trigger(keep_until: datetime, since: datetime, snoozed_until: dat
     return max(t for t in (_utc(keep_until), since, snoozed_until) if t is not None)
 
 
+def expiry_trigger(expires_at: datetime, since: datetime) -> datetime:
+    return max(_utc(expires_at), since)
+
+
+def stop_due(trigger: datetime, warned_at: datetime | None, now: datetime, lead: timedelta) -> datetime:
+    """When a warned stop due at `trigger` happens: at the trigger if its warning went out before it, else
+    `lead` after the warning (one not sent yet goes out now)."""
+    sent = _utc(warned_at) if warned_at is not None else now
+    return trigger if sent < trigger else sent + lead
+
+
 # --- text ---
 
 
@@ -187,10 +200,16 @@ def snooze_hint(name: str, policy: Policy) -> str:
     )
 
 
+def expiry_hint(name: str) -> str:
+    return f"An expiry cannot be snoozed; to keep it running, move its expires_at: PATCH /api/vms/{name}."
+
+
 def _warning_text(record: VmRecord, rule: Rule, due_at: datetime, why: str, policy: Policy) -> str:
     head = f"VM '{record.name}' ({record.size}, owner {record.owner}) will be deallocated at {_when(due_at, record)}"
     if rule == "stopped-allocated":
         tail = f"Its disk is kept; `dsvm start {record.name}` brings it back."
+    elif rule == "expiry":
+        tail = expiry_hint(record.name)
     else:
         tail = snooze_hint(record.name, policy)
     return f"{head}: {why}. {tail}"
@@ -208,8 +227,7 @@ def _warned_stop(
         return None
     key = warning_key(rule, trigger)
     sent = record.warned.get(key)
-    sent_at = _utc(sent) if sent is not None else now
-    act_at = trigger if sent_at < trigger else sent_at + lead
+    act_at = stop_due(trigger, sent, now, lead)
     evidence = {**(extra or {}), "due_at": _iso(trigger), "warned_at": _iso(sent), "warning_key": key}
     if now >= act_at:
         return _Finding(rule, True, why, evidence)
@@ -235,6 +253,17 @@ def _budget(record: VmRecord, ctx: _Context) -> _Finding | None:
         why = f"{record.owner}'s VMs have cost ${spent:.2f} this month, reaching the monthly budget of ${allowed:.2f}"
         return _Finding("budget", True, why, {**evidence, "scope": "owner"})
     return None
+
+
+def _expiry(record: VmRecord, since: datetime, ctx: _Context) -> _Finding | None:
+    if record.expires_at is None:
+        return None
+    trigger = expiry_trigger(record.expires_at, since)
+    if trigger > _utc(record.expires_at):
+        why = f"it is running past its expiry ({_when(record.expires_at, record)})"
+    else:
+        why = f"it expires ({_when(record.expires_at, record)})"
+    return _warned_stop(record, "expiry", trigger, why, ctx)
 
 
 def _time_limit(record: VmRecord, since: datetime, ctx: _Context) -> _Finding | None:
@@ -344,6 +373,7 @@ def _base_evidence(record: VmRecord, power: str, since: datetime, ctx: _Context)
         "burn_usd_per_hour": round(rate, 4),
         "compute_price_known": known,
         "keep_until": _iso(record.keep_until),
+        "expires_at": _iso(record.expires_at),
         "snoozed_until": _iso(record.snoozed_until),
         "schedule": record.schedule.model_dump(mode="json") if record.schedule else None,
     }
@@ -360,6 +390,7 @@ def _decide_vm(
         f
         for f in (
             _budget(record, ctx),
+            _expiry(record, since, ctx),
             _time_limit(record, since, ctx),
             _schedule(record, since, ctx),
             _idle(record, power, since, samples, ctx),

@@ -9,6 +9,8 @@ The promises (each a rule below):
 - The control plane deletes a VM only when its owner or an admin asked (state Deleting), or to clean up a
   create that failed (state Failed: that VM never ran). A Lost VM that comes back is found again, never
   deleted.
+- A run's time limit counts from its start: each start reconcile sees (asked for, a restart, or made outside
+  the control plane) sets `keep_until = now + ttl_hours`.
 - Every failure settles: an action Azure failed (provisioning Failed) settles on the power state ARM
   reports, with Azure's error; an action that does not take effect is re-sent at most `MAX_ATTEMPTS` times
   and settles with an error after `ACTION_TIMEOUT`; a create that never reaches Azure fails after a bound.
@@ -36,7 +38,7 @@ QUEUE_TIMEOUT = timedelta(minutes=30)
 LOST_AFTER_SEEN = 3
 LOST_AFTER = timedelta(minutes=5)
 
-Command = Literal["start", "deallocate", "restart", "delete", "delete_nsg"]
+Command = Literal["start", "deallocate", "restart", "delete", "delete_nsg", "update_nsg"]
 Action = Literal["start", "stop", "restart", "delete"]
 
 SYSTEM = "system:reconcile"
@@ -60,6 +62,8 @@ _SETTLE_ON = {
     "deallocated": VmState.STOPPED,
 }
 _VERB = {VmState.STARTING: "start", VmState.STOPPING: "stop", VmState.RESTARTING: "restart"}
+# Records whose NSG should carry their allowed_cidrs (a creating VM's NSG is made from the latest record).
+_NSG_FOLLOWS = frozenset({VmState.RUNNING, VmState.STOPPED, VmState.STARTING, VmState.STOPPING, VmState.RESTARTING})
 
 
 @dataclass(frozen=True)
@@ -120,8 +124,36 @@ def reconcile(record: VmRecord, vm: ObservedVm | None, nsg_present: bool | None,
         return Step(record)
     mine = ours(record.id, vm)
     if mine is None:
-        return _absent(record, nsg_present, now, foreign=vm is not None)
-    return _present(record, mine, now)
+        return _network_rules(_absent(record, nsg_present, now, foreign=vm is not None), now)
+    return _network_rules(_present(record, mine, now), now)
+
+
+def _network_rules(step: Step, now: datetime) -> Step:
+    """Send the NSG update a change of allowed_cidrs owes again when it has not been confirmed in time (the
+    queue may have been down), at most MAX_ATTEMPTS times; then settle with an error."""
+    record = step.record
+    pending = record.nsg_pending_since
+    if pending is None or now - pending < ACTION_GRACE:
+        return step
+    if record.state not in _NSG_FOLLOWS:
+        return Step(record.model_copy(update={"nsg_pending_since": None}), step.events, step.commands)
+    if record.nsg_attempts >= MAX_ATTEMPTS:
+        text = f"the network rules for {', '.join(record.allowed_cidrs)} could not be applied; change them again"
+        event = Event(time=now, actor=SYSTEM, action="reconcile", state=record.state, reason=text)
+        failed = {
+            "nsg_pending_since": None,
+            "nsg_attempts": 0,
+            "error_code": "NetworkRulesNotApplied",
+            "error_message": text[0].upper() + text[1:] + ".",
+        }
+        return Step(record.model_copy(update=failed), [*step.events, event], step.commands)
+    again = {"nsg_pending_since": now, "nsg_attempts": record.nsg_attempts + 1}
+    return Step(record.model_copy(update=again), step.events, [*step.commands, "update_nsg"])
+
+
+def started(now: datetime, record: VmRecord) -> dict[str, object]:
+    """What a new run of the VM resets: its time limit counts from the start."""
+    return {"keep_until": now + timedelta(hours=record.ttl_hours)}
 
 
 def _absent(record: VmRecord, nsg_present: bool | None, now: datetime, *, foreign: bool) -> Step:
@@ -238,7 +270,7 @@ def _present(record: VmRecord, vm: ObservedVm, now: datetime) -> Step:
         return Step(seen)
     if state == VmState.STARTING:
         if power == "running":
-            return _move(seen, now, VmState.RUNNING, "the VM started")
+            return _move(seen, now, VmState.RUNNING, "the VM started", None, **started(now, record))
         if power in ("deallocated", "stopped") and stale:
             return _resend(seen, "start", now)
         return Step(seen)
@@ -251,14 +283,20 @@ def _present(record: VmRecord, vm: ObservedVm, now: datetime) -> Step:
         return Step(seen)
     if state == VmState.RESTARTING:
         if power == "running":
-            return _move(seen, now, VmState.RUNNING, "the VM restarted")
+            return _move(seen, now, VmState.RUNNING, "the VM restarted", None, **started(now, record))
         return Step(seen)
     if state == VmState.CREATING:
         reason = "the VM is provisioned" if power == "running" else f"the VM is provisioned and {power}"
-        return _move(seen, now, settled, reason)
+        return _move(seen, now, settled, reason, None, **(started(now, record) if settled == VmState.RUNNING else {}))
     billing = " but still allocated: compute bills until it is deallocated" if seen.still_billing else ""
     if settled != state:
-        return _move(seen, now, settled, f"the VM became {power} outside the control plane{billing}")
+        # A start outside the control plane begins a run; a stop there was not the control plane's to explain.
+        outside: dict[str, object] = {}
+        if settled == VmState.RUNNING:
+            outside = started(now, record)
+        elif settled in (VmState.STOPPING, VmState.STOPPED) and state == VmState.RUNNING:
+            outside = {"last_stop": None}
+        return _move(seen, now, settled, f"the VM became {power} outside the control plane{billing}", None, **outside)
     if seen.still_billing and not record.still_billing:
         return _move(seen, now, settled, f"the VM is stopped{billing}")
     return Step(seen)
@@ -284,20 +322,42 @@ _RETRY_AFTER = {
 }
 
 
-def plan_action(record: VmRecord, action: Action) -> tuple[VmState, Command] | Refusal | None:
+def in_progress(record: VmRecord) -> Refusal | None:
+    """The refusal for a change that meets a transition in progress, saying when to try again."""
+    state = record.state
+    if state not in TRANSITIONAL_STATES:
+        return None
+    verb = "being deleted" if state == VmState.DELETING else state.value
+    return Refusal(409, f"VM '{record.name}' is {verb}; try again once that has finished", _RETRY_AFTER[state])
+
+
+def plan_guest_change(record: VmRecord) -> Refusal | None:
+    """Whether something may be sent into the VM (a password reset): only while it runs."""
+    busy = in_progress(record)
+    if busy is not None:
+        return busy
+    if record.state != VmState.RUNNING or record.power_state != "running":
+        how = (
+            f"start it first (POST /api/vms/{record.name}/start)" if record.state == VmState.STOPPED else "it must run"
+        )
+        return Refusal(409, f"VM '{record.name}' is {record.state.value}; {how}")
+    return None
+
+
+def plan_action(record: VmRecord, action: Action, now: datetime) -> tuple[VmState, Command] | Refusal | None:
     """What a user's action does: (new state, ARM call), None when there is nothing to do, or a Refusal.
 
     Delete is accepted in every state (ARM accepts it too). Start is refused while the VM's own budget is
-    spent: `record.cost_usd` must be accrued up to now by the caller.
+    spent (`record.cost_usd` must be accrued up to now by the caller) and once its hard expiry has passed.
     """
     state, name = record.state, record.name
     if action == "delete":
         if state in (VmState.DELETING, VmState.DELETED):
             return None
         return VmState.DELETING, "delete"
-    if state in TRANSITIONAL_STATES:
-        verb = "being deleted" if state == VmState.DELETING else state.value
-        return Refusal(409, f"VM '{name}' is {verb}; try again once that has finished", _RETRY_AFTER[state])
+    busy = in_progress(record)
+    if busy is not None:
+        return busy
     if state == VmState.DELETED:
         return Refusal(
             409, f"VM '{name}' was deleted; create a new one with POST /api/vms (the name '{name}' is free again)"
@@ -317,6 +377,12 @@ def plan_action(record: VmRecord, action: Action) -> tuple[VmState, Command] | R
                 409,
                 f"VM '{name}' has cost ${record.cost_usd:.2f}, reaching its budget of ${record.budget_usd:.2f}; "
                 "raise its budget_usd to start it again",
+            )
+        if record.expires_at is not None and record.expires_at <= now:
+            return Refusal(
+                409,
+                f"VM '{name}' expired at {record.expires_at.isoformat()}; move its expires_at "
+                f"(PATCH /api/vms/{name}) to start it again",
             )
         return VmState.STARTING, "start"
     if action == "stop":

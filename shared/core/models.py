@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -154,6 +155,15 @@ def _check_ssh_key(value: str) -> str:
     return value
 
 
+# What Azure asks of a Linux adminPassword (OSProfile.adminPassword in the Compute REST reference,
+# https://learn.microsoft.com/en-us/rest/api/compute/virtual-machines/create-or-update#osprofile): 6-72
+# characters, 3 of the 4 classes, not on its list of refused values. We ask for at least 12.
+LOGIN_RULES = (
+    "12 to 72 characters with 3 of: a lower-case letter, an upper-case letter, a digit, a symbol; "
+    "not on Azure's list of refused passwords (such as P@ssw0rd), and not containing the admin username"
+)
+
+
 def _check_password(secret: SecretStr) -> SecretStr:
     value = secret.get_secret_value()
     if not 12 <= len(value) <= 72:
@@ -247,7 +257,36 @@ class IdleRule(BaseModel):
     window_minutes: int = Field(default=60, ge=15, le=24 * 60, description="How long it must stay idle")
 
 
-class CreateVm(BaseModel):
+class VmSettings(BaseModel):
+    """What an owner may set at create and change afterwards (`PATCH /api/vms/{name}`): time limits, budget,
+    schedule, idle rule and who may connect. An absent (or, in a PATCH, null) member takes its default."""
+
+    model_config = STRICT
+
+    allowed_cidrs: list[Cidr] | None = Field(
+        default=None, min_length=1, max_length=10, description="Who may reach 22/8000/8787; default: your /32"
+    )
+    ttl_hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_HOURS,
+        description="The longest the VM runs after each start before it is stopped (snooze extends it); "
+        "default: the policy's",
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="Hard deadline: at this moment the VM is deallocated whatever happens (warned ahead, not "
+        "snoozable) and it cannot be started after it. With a time zone, e.g. 2026-12-01T18:00:00Z",
+    )
+    budget_usd: float | None = Field(default=None, gt=0, le=MAX_USD, description="Deallocate once the VM has cost this")
+    schedule: Schedule | None = Field(default=None, description="Working hours; none: the VM may run any time")
+    idle: IdleRule = Field(default_factory=IdleRule, description="When the VM counts as idle and is stopped")
+
+
+SETTINGS_FIELDS = tuple(VmSettings.model_fields)
+
+
+class CreateVm(VmSettings):
     """Body of `POST /api/vms`."""
 
     model_config = ConfigDict(
@@ -293,30 +332,23 @@ class CreateVm(BaseModel):
     ssh_public_key: SshPublicKey | None = Field(
         default=None,
         description="An OpenSSH public key line: ssh-ed25519, ecdsa-sha2-* or ssh-rsa (2048+ bits). This, "
-        "admin_password, or both",
+        "admin_password or generate_password, or both",
     )
     admin_password: AdminPassword | None = Field(
         default=None,
-        description="12–72 characters with 3 of: lower-case, upper-case, digit, symbol. Never stored, logged or "
-        "returned",
+        description=f"The Linux password for JupyterHub, RStudio and ssh: {LOGIN_RULES}. "
+        "Never stored, logged or returned; only its SHA-512 crypt hash reaches the VM.",
     )
-    allowed_cidrs: list[Cidr] | None = Field(
-        default=None, min_length=1, max_length=10, description="Who may reach 22/8000/8787; default: your /32"
+    generate_password: bool = Field(
+        default=False,
+        description="Have a strong password generated (instead of admin_password): the 202 answer carries it "
+        "as `admin_password`, once; a replay of the request does not (reset it with POST /api/vms/{name}/password).",
     )
     tags: dict[str, str] = Field(
         default_factory=dict,
         max_length=15,
         description="Azure tags for the VM's resources: names of 1–128 characters without <>%&\\?/, values up to 256",
     )
-    ttl_hours: int | None = Field(
-        default=None,
-        ge=1,
-        le=MAX_HOURS,
-        description="Hours until the VM is stopped automatically; default: the policy's",
-    )
-    budget_usd: float | None = Field(default=None, gt=0, le=MAX_USD, description="Deallocate once the VM has cost this")
-    schedule: Schedule | None = Field(default=None, description="Working hours; none: the VM may run any time")
-    idle: IdleRule = Field(default_factory=IdleRule, description="When the VM counts as idle and is stopped")
 
     @field_validator("name", "admin_username", mode="wrap")
     @classmethod
@@ -342,10 +374,17 @@ class CreateVm(BaseModel):
                 raise ValueError(f"tag {key!r} value is longer than 256 characters")
         return value
 
+    @field_validator("generate_password")
+    @classmethod
+    def _one_password(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("admin_password") is not None:
+            raise ValueError("give admin_password or generate_password, not both")
+        return value
+
     @model_validator(mode="after")
     def _some_credential(self) -> CreateVm:
-        if self.ssh_public_key is None and self.admin_password is None:
-            raise ValueError("give ssh_public_key or admin_password (or both)")
+        if self.ssh_public_key is None and self.admin_password is None and not self.generate_password:
+            raise ValueError("give ssh_public_key, admin_password or generate_password")
         if self.admin_password is not None and self.admin_username in self.admin_password.get_secret_value():
             raise ValueError("admin_password must not contain admin_username")
         return self
@@ -355,6 +394,52 @@ class SnoozeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [{"hours": 2}]})
 
     hours: float = Field(gt=0, le=24 * 7, description="How long to postpone, within the policy's max_snooze_hours")
+
+
+class PasswordReset(BaseModel):
+    """Body of `POST /api/vms/{name}/password`: a new password, or `generate` for a strong one."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"generate": True}]})
+
+    generate: bool = Field(default=False, description="Generate a strong password; the answer carries it once")
+    password: AdminPassword | None = Field(
+        default=None, description=f"The new Linux password: {LOGIN_RULES}. Never stored, logged or returned."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PasswordReset:
+        if self.generate == (self.password is not None):
+            raise ValueError('give either {"generate": true} or {"password": "..."}')
+        return self
+
+
+class PasswordResetAccepted(BaseModel):
+    """A password reset handed to Azure (VMAccessForLinux); its result appears in the VM's events."""
+
+    name: str = Field(description="The VM")
+    admin_username: str = Field(description="The Linux user whose password is reset")
+    password: str | None = Field(default=None, description="The generated password, only in this answer")
+
+
+Stopper = Literal["owner", "admin", "sweeper"]
+
+
+class LastStop(BaseModel):
+    """The last stop the control plane made or was asked for: when, by whom, under which rule, and why."""
+
+    at: datetime = Field(description="When the stop was decided or asked for (UTC)")
+    by: Stopper = Field(description="owner, admin or sweeper")
+    rule: str | None = Field(default=None, description="The sweeper's rule (budget, expiry, time-limit, ...)")
+    reason: str = Field(description="Why, in words")
+
+
+class NextStop(BaseModel):
+    """The next automatic stop the sweeper will make if nothing changes (idle stops cannot be foreseen)."""
+
+    rule: str = Field(description="budget, expiry, time-limit, schedule or stopped-allocated")
+    due_at: datetime = Field(description="The sweeper stops the VM at its first pass at or after this moment")
+    snoozable: bool
+    how: str = Field(description="What keeps it running longer")
 
 
 class Event(BaseModel):
@@ -390,21 +475,27 @@ class VmFields(BaseModel):
     admin_username: str = Field(description="The Linux user on the VM")
     allowed_cidrs: list[str] = Field(description="Source ranges that may reach ports 22, 8000 and 8787")
     tags: dict[str, str] = Field(default_factory=dict, description="The caller's Azure tags")
-    ttl_hours: int = Field(description="The time limit in hours")
-    keep_until: datetime = Field(description="When the time limit stops the VM (moved by snooze)")
+    ttl_hours: int = Field(description="The longest the VM runs after each start")
+    keep_until: datetime = Field(
+        description="When the time limit stops the current run (each start: start + ttl_hours; snooze moves it)"
+    )
+    expires_at: datetime | None = Field(default=None, description="Hard deadline: deallocated then, whatever happens")
     budget_usd: float | None = Field(default=None, description="The VM is deallocated once it has cost this")
     schedule: Schedule | None = Field(default=None, description="Working hours; none: the VM may run any time")
     idle: IdleRule = Field(default_factory=IdleRule, description="When the VM counts as idle and is stopped")
     public_ip: str | None = Field(default=None, description="The public IP address, while it has one")
     created_at: datetime = Field(description="When the VM was asked for (UTC)")
     updated_at: datetime = Field(description="When the record last changed (UTC)")
-    error_code: str | None = Field(default=None, description="Azure's error code when the VM is Failed")
-    error_message: str | None = Field(default=None, description="Azure's message when the VM is Failed")
+    error_code: str | None = Field(default=None, description="Azure's error code when something failed")
+    error_message: str | None = Field(default=None, description="Azure's message when something failed")
     snoozed_until: datetime | None = Field(
         default=None, description="Schedule, time-limit and idle stops are held off until then; budget stops are not"
     )
     cost_usd: float = Field(
         default=0.0, description="What the VM has cost so far (compute while allocated, disk always)"
+    )
+    last_stop: LastStop | None = Field(
+        default=None, description="The last stop the control plane made or was asked for, and why; null when none"
     )
 
 
@@ -435,6 +526,10 @@ class VmRecord(VmFields):
     request_key: str | None = None
     # Nothing of this record is left in Azure (a failed create, cleaned up): a new create may take the name.
     released: bool = False
+    # allowed_cidrs changed then and the NSG is not known to follow yet; reconcile re-sends the update after a
+    # grace, counting attempts (see lifecycle._network_rules).
+    nsg_pending_since: datetime | None = None
+    nsg_attempts: int = 0
     # Events saved with the record that may not be in the events table yet (an outbox; see operations.save).
     pending_events: list[Event] = Field(default_factory=list)
     etag: str | None = Field(default=None, exclude=True)
@@ -447,6 +542,17 @@ class VmView(VmFields):
     rstudio_url: str | None = Field(description="RStudio Server, while there is a public IP")
     ssh: str | None = Field(description="The ssh command to log in, while there is a public IP")
     burn_usd_per_hour: float | None = Field(default=None, description="What it costs per hour as it is now")
+    next_stop: NextStop | None = Field(
+        default=None, description="The next automatic stop if nothing changes; null when none is foreseen"
+    )
+
+
+class NewVm(VmView):
+    """The answer to a create."""
+
+    admin_password: str | None = Field(
+        default=None, description="With generate_password: the generated password, only in this answer"
+    )
 
 
 class VmList(BaseModel):

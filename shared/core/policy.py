@@ -8,11 +8,23 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.core.models import IMAGE_OS_DISK_GB, MAX_HOURS, MAX_USD, CreateVm, DiskType, VmRecord, VmState
+from shared.core.models import (
+    IMAGE_OS_DISK_GB,
+    MAX_HOURS,
+    MAX_USD,
+    SETTINGS_FIELDS,
+    CreateVm,
+    DiskType,
+    VmRecord,
+    VmSettings,
+    VmState,
+)
+from shared.core.problems import FieldProblem, Problem
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -124,7 +136,39 @@ class FieldError:
     message: str
 
 
-def check_create(request: CreateVm, policy: Policy, location: str) -> list[FieldError]:
+def check_settings(settings: VmSettings, policy: Policy, now: datetime) -> list[FieldError]:
+    """The policy's bounds on what an owner may set, at create and in a later change alike."""
+    errors = []
+    if settings.ttl_hours is not None and settings.ttl_hours > policy.max_ttl_hours:
+        errors.append(FieldError("ttl_hours", f"at most {policy.max_ttl_hours} hours is allowed"))
+    if settings.expires_at is not None:
+        if settings.expires_at <= now:
+            errors.append(FieldError("expires_at", "must be in the future"))
+        elif settings.expires_at > now + timedelta(hours=MAX_HOURS):
+            errors.append(FieldError("expires_at", f"at most {MAX_HOURS} hours from now"))
+    if settings.budget_usd is not None and settings.budget_usd > policy.max_budget_usd:
+        errors.append(FieldError("budget_usd", f"at most {policy.max_budget_usd:g} USD is allowed"))
+    for index, cidr in enumerate(settings.allowed_cidrs or []):
+        if not policy.allow_open_cidr and ipaddress.IPv4Network(cidr).prefixlen < WIDEST_PREFIX:
+            errors.append(
+                FieldError(
+                    f"allowed_cidrs.{index}",
+                    f"{cidr} is wider than /{WIDEST_PREFIX}; open the VM to your own address range only",
+                )
+            )
+    return errors
+
+
+def against_policy(errors: list[FieldError]) -> Problem:
+    return Problem(
+        422,
+        "Unprocessable Content",
+        "The request breaks the team's policy.",
+        errors=[FieldProblem(field=e.field, message=e.message) for e in errors],
+    )
+
+
+def check_create(request: CreateVm, policy: Policy, location: str, now: datetime) -> list[FieldError]:
     errors = []
     if request.size not in policy.allowed_sizes:
         allowed = ", ".join(policy.allowed_sizes)
@@ -141,19 +185,21 @@ def check_create(request: CreateVm, policy: Policy, location: str) -> list[Field
     if request.os_disk_type not in policy.allowed_disk_types:
         allowed = ", ".join(t.value for t in policy.allowed_disk_types)
         errors.append(FieldError("os_disk_type", f"{request.os_disk_type.value} is not allowed; use {allowed}"))
-    if request.ttl_hours is not None and request.ttl_hours > policy.max_ttl_hours:
-        errors.append(FieldError("ttl_hours", f"at most {policy.max_ttl_hours} hours is allowed"))
-    if request.budget_usd is not None and request.budget_usd > policy.max_budget_usd:
-        errors.append(FieldError("budget_usd", f"at most {policy.max_budget_usd:g} USD is allowed"))
-    for index, cidr in enumerate(request.allowed_cidrs or []):
-        if not policy.allow_open_cidr and ipaddress.IPv4Network(cidr).prefixlen < WIDEST_PREFIX:
-            errors.append(
-                FieldError(
-                    f"allowed_cidrs.{index}",
-                    f"{cidr} is wider than /{WIDEST_PREFIX}; open the VM to your own address range only",
-                )
-            )
-    return errors
+    return errors + check_settings(request, policy, now)
+
+
+def with_defaults(settings: VmSettings, policy: Policy, caller_ip: str | None) -> dict[str, Any]:
+    """A VM's settings with their defaults filled in (the caller's /32, the policy's time limit), by name."""
+    cidrs = settings.allowed_cidrs or default_cidrs(caller_ip)
+    if cidrs is None:
+        raise Problem(
+            422,
+            "Unprocessable Content",
+            "Your address could not be determined; give allowed_cidrs explicitly.",
+            errors=[FieldProblem(field="allowed_cidrs", message="required: the caller's address is unknown")],
+        )
+    values = {name: getattr(settings, name) for name in SETTINGS_FIELDS}
+    return {**values, "allowed_cidrs": cidrs, "ttl_hours": settings.ttl_hours or policy.default_ttl_hours}
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,9 @@ def from_arm(error: ArmError, doing: str) -> Problem:
             headers={"Retry-After": retry},
         )
     if error.status == 409:
-        return Problem(409, "Conflict", f"Azure refused to {doing}: {message}", code=code)
+        # Another operation on the resource is still running: the same call succeeds once it has finished.
+        busy = {"Retry-After": str(error.retry_after or 15)} if code == "AnotherOperationInProgress" else None
+        return Problem(409, "Conflict", f"Azure refused to {doing}: {message}", code=code, headers=busy)
     if error.status in (401, 403):
         return Problem(
             502,

@@ -26,6 +26,8 @@ OPERATION_IDS = {
     ("POST", "/api/vms/{name}/stop"): "stopVm",
     ("POST", "/api/vms/{name}/restart"): "restartVm",
     ("POST", "/api/vms/{name}/snooze"): "snoozeVm",
+    ("PATCH", "/api/vms/{name}"): "changeVm",
+    ("POST", "/api/vms/{name}/password"): "resetVmPassword",
     ("GET", "/api/vms/{name}/events"): "listVmEvents",
     ("GET", "/api/sizes"): "listSizes",
     ("GET", "/api/costs"): "getCosts",

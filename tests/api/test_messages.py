@@ -94,7 +94,7 @@ def test_an_unknown_route_points_at_the_docs(stack: Stack, method: str, path: st
 
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
-    [("PUT", "/vms", "GET, POST"), ("POST", "/vms/x", "DELETE, GET")],
+    [("PUT", "/vms", "GET, POST"), ("POST", "/vms/x", "DELETE, GET, PATCH")],
 )
 def test_a_wrong_method_names_all_the_right_ones(api: httpx.Client, method: str, path: str, allowed: str) -> None:
     response = api.request(method, path)

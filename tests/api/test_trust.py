@@ -394,7 +394,7 @@ def test_every_timestamp_of_a_create_comes_from_the_services_clock(
 ) -> None:
     then = datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC)
     svc = clocked(settings, Clock(then), patient=False)
-    record = operations.create(
+    record, _ = operations.create(
         svc, User(name=user_name), CreateVm.model_validate(body(vm_name, ttl_hours=3)), "203.0.113.9"
     )
     stored = svc.store.get_vm(vm_name)

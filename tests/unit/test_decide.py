@@ -580,3 +580,41 @@ def test_snooze_until() -> None:
 def test_prune_warned() -> None:
     kept = {"schedule:new": WED - timedelta(days=1)}
     assert prune_warned({**kept, "schedule:old": WED - timedelta(days=8)}, WED) == kept
+
+
+# --- the hard expiry (issue 12) ---
+
+EXPIRES = WED + timedelta(hours=1)
+
+
+def test_an_expiry_is_warned_ahead_then_acted_on_whatever_the_snooze() -> None:
+    snoozed = {"expires_at": EXPIRES, "snoozed_until": EXPIRES + timedelta(hours=6)}
+    (warning,) = run(Case("expiry soon", EXPIRES - timedelta(minutes=20), snoozed)).warnings
+    assert warning.rule == "expiry" and warning.due_at == EXPIRES
+    assert "cannot be snoozed" in warning.text and "PATCH /api/vms/vm1" in warning.text
+    sent = {**snoozed, **w("expiry", EXPIRES, EXPIRES - timedelta(minutes=20))}
+    decisions = run(Case("expired", EXPIRES + timedelta(minutes=1), sent))
+    assert [a.rule for a in decisions.actions] == ["expiry"]
+    assert decisions.actions[0].evidence["expires_at"] == EXPIRES.isoformat()
+
+
+def test_an_expiry_outranks_the_time_limit_and_yields_to_the_budget() -> None:
+    now = EXPIRES + timedelta(minutes=1)
+    both = {
+        "expires_at": EXPIRES,
+        "keep_until": EXPIRES,
+        "warned": {**warned("expiry", EXPIRES, EXPIRES - LEAD), **warned("time-limit", EXPIRES, EXPIRES - LEAD)},
+    }
+    action = run(Case("expiry and time limit", now, both)).actions[0]
+    assert action.rule == "expiry"
+    assert [a["rule"] for a in action.evidence["also"]] == ["time-limit"]
+    assert run(Case("and budget", now, {**both, "budget_usd": 0.5})).actions[0].rule == "budget"
+
+
+def test_a_vm_started_after_its_expiry_is_warned_then_stopped_lead_later() -> None:
+    started = EXPIRES + timedelta(hours=2)
+    now = started + timedelta(minutes=5)
+    late = {"expires_at": EXPIRES, "power_since": started}
+    (warning,) = run(Case("started after expiry", now, late)).warnings
+    assert warning.rule == "expiry" and warning.due_at == now + LEAD
+    assert "running past its expiry" in warning.text

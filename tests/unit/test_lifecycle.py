@@ -16,9 +16,10 @@ from shared.core.lifecycle import (
     QUEUE_TIMEOUT,
     Refusal,
     plan_action,
+    plan_guest_change,
     reconcile,
 )
-from shared.core.models import VmRecord, VmState
+from shared.core.models import LastStop, VmRecord, VmState
 from shared.core.observations import ObservedVm
 from tests.support.factories import vm_record
 
@@ -133,8 +134,8 @@ def test_stopped_but_allocated_is_flagged_and_a_stop_deallocates() -> None:
     assert step.record.state == VmState.STOPPED
     assert step.record.still_billing is True
     assert "compute bills until it is deallocated" in step.events[0].reason
-    assert plan_action(step.record, "stop") == (VmState.STOPPING, "deallocate")
-    assert plan_action(step.record, "start") == (VmState.STARTING, "start")
+    assert plan_action(step.record, "stop", NOW) == (VmState.STOPPING, "deallocate")
+    assert plan_action(step.record, "start", NOW) == (VmState.STARTING, "start")
 
 
 def test_stopping_that_ended_as_powered_off_is_finished_with_a_deallocate() -> None:
@@ -162,13 +163,13 @@ def test_stopping_that_ended_as_powered_off_is_finished_with_a_deallocate() -> N
     ],
 )
 def test_plan_action(state: VmState, action: str, expected: object) -> None:
-    assert plan_action(record(state), action) == expected  # type: ignore[arg-type]
+    assert plan_action(record(state), action, NOW) == expected  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("state", [VmState.CREATING, VmState.STARTING, VmState.STOPPING, VmState.RESTARTING])
 @pytest.mark.parametrize("action", ["start", "stop", "restart"])
 def test_actions_in_a_transition_are_refused_with_409_and_when_to_retry(state: VmState, action: str) -> None:
-    refusal = plan_action(record(state), action)  # type: ignore[arg-type]
+    refusal = plan_action(record(state), action, NOW)  # type: ignore[arg-type]
     assert isinstance(refusal, Refusal)
     assert refusal.status == 409
     assert state.value in refusal.detail
@@ -176,7 +177,7 @@ def test_actions_in_a_transition_are_refused_with_409_and_when_to_retry(state: V
 
 
 def test_restart_needs_a_running_vm() -> None:
-    refusal = plan_action(record(VmState.STOPPED), "restart")
+    refusal = plan_action(record(VmState.STOPPED), "restart", NOW)
     assert isinstance(refusal, Refusal) and refusal.status == 409
 
 
@@ -228,7 +229,7 @@ def test_a_failed_start_settles_with_azures_error() -> None:
     assert step.record.state == VmState.STOPPED
     assert (step.record.error_code, step.record.error_message) == ("AllocationFailed", "no capacity in eastus")
     assert "failed the start" in step.events[0].reason
-    assert plan_action(step.record, "delete") == (VmState.DELETING, "delete")
+    assert plan_action(step.record, "delete", NOW) == (VmState.DELETING, "delete")
 
 
 def test_a_resent_action_gives_up_after_its_attempts() -> None:
@@ -259,13 +260,92 @@ def test_a_create_the_worker_never_carried_out_times_out() -> None:
 
 def test_start_is_refused_while_the_vms_budget_is_spent() -> None:
     spent = record(VmState.STOPPED, budget_usd=10.0, cost_usd=10.5)
-    refusal = plan_action(spent, "start")
+    refusal = plan_action(spent, "start", NOW)
     assert isinstance(refusal, Refusal) and refusal.status == 409
     assert "$10.50" in refusal.detail and "$10.00" in refusal.detail
-    assert plan_action(spent.model_copy(update={"budget_usd": 20.0}), "start") == (VmState.STARTING, "start")
+    assert plan_action(spent.model_copy(update={"budget_usd": 20.0}), "start", NOW) == (VmState.STARTING, "start")
 
 
 def test_a_deleted_vm_says_how_to_start_over() -> None:
-    refusal = plan_action(record(VmState.DELETED), "start")
+    refusal = plan_action(record(VmState.DELETED), "start", NOW)
     assert isinstance(refusal, Refusal)
     assert "was deleted" in refusal.detail and "POST /api/vms" in refusal.detail
+
+
+# --- issue 12: a time limit per run; issue 13: a hard expiry, stops explained, network rules follow ---------
+
+
+@pytest.mark.parametrize(
+    ("state", "observed"),
+    [
+        (VmState.STARTING, vm()),
+        (VmState.RESTARTING, vm()),
+        (VmState.STOPPED, vm()),  # started outside the control plane
+        (VmState.CREATING, vm()),
+    ],
+    ids=["start", "restart", "outside start", "first boot"],
+)
+def test_every_start_gives_the_run_its_whole_time_limit(state: VmState, observed: ObservedVm) -> None:
+    stale_limit = record(state, power_state="deallocated").model_copy(update={"keep_until": NOW - timedelta(days=2)})
+    step = reconcile(stale_limit, observed, None, NOW)
+    assert step.record.state == VmState.RUNNING
+    assert step.record.keep_until == NOW + timedelta(hours=8)
+
+
+def test_a_running_vm_seen_again_keeps_its_limit() -> None:
+    limited = record(VmState.RUNNING, power_state="running", power_since=NOW - timedelta(hours=3))
+    assert reconcile(limited, vm(), None, NOW).record.keep_until == limited.keep_until
+
+
+def test_a_stop_made_outside_the_control_plane_is_not_explained_by_an_older_one() -> None:
+    earlier = LastStop(at=NOW - timedelta(days=1), by="sweeper", rule="schedule", reason="working hours ended")
+    outside = reconcile(record(VmState.RUNNING, last_stop=earlier), vm(power="deallocated"), None, NOW)
+    assert outside.record.state == VmState.STOPPED and outside.record.last_stop is None
+    asked = reconcile(record(VmState.STOPPING, last_stop=earlier), vm(power="deallocated"), None, NOW)
+    assert asked.record.last_stop == earlier
+
+
+def test_start_is_refused_after_the_hard_expiry() -> None:
+    expired = record(VmState.STOPPED, expires_at=NOW - timedelta(minutes=1))
+    refusal = plan_action(expired, "start", NOW)
+    assert isinstance(refusal, Refusal) and refusal.status == 409
+    assert "expires_at" in refusal.detail
+    assert plan_action(expired, "stop", NOW) is None
+    later = expired.model_copy(update={"expires_at": NOW + timedelta(hours=1)})
+    assert plan_action(later, "start", NOW) == (VmState.STARTING, "start")
+
+
+def test_new_network_rules_are_sent_again_when_unconfirmed_then_settle() -> None:
+    pending = record(VmState.RUNNING, nsg_pending_since=NOW - timedelta(seconds=30))
+    assert reconcile(pending, vm(), None, NOW).commands == []
+    stale = pending.model_copy(update={"nsg_pending_since": NOW - STALE})
+    step = reconcile(stale, vm(), None, NOW)
+    assert step.commands == ["update_nsg"]
+    assert (step.record.nsg_pending_since, step.record.nsg_attempts) == (NOW, 1)
+    spent = stale.model_copy(update={"nsg_attempts": MAX_ATTEMPTS})
+    settled = reconcile(spent, vm(), None, NOW)
+    assert settled.commands == [] and settled.record.nsg_pending_since is None
+    assert settled.record.error_code == "NetworkRulesNotApplied"
+    assert settled.events and "203.0.113.7/32" in settled.events[0].reason
+    gone = reconcile(stale.model_copy(update={"state": VmState.DELETING}), None, False, NOW)
+    assert "update_nsg" not in gone.commands
+
+
+@pytest.mark.parametrize(
+    ("state", "power", "status", "retry"),
+    [
+        (VmState.RUNNING, "running", None, None),
+        (VmState.STARTING, "starting", 409, 15),
+        (VmState.CREATING, None, 409, 30),
+        (VmState.STOPPED, "deallocated", 409, None),
+        (VmState.DELETED, None, 409, None),
+    ],
+)
+def test_only_a_running_vm_takes_a_password_reset(
+    state: VmState, power: str | None, status: int | None, retry: int | None
+) -> None:
+    refusal = plan_guest_change(record(state, power_state=power))
+    if status is None:
+        assert refusal is None
+    else:
+        assert refusal is not None and (refusal.status, refusal.retry_after) == (status, retry)

@@ -1,19 +1,33 @@
-"""`/api/vms`: create, list, read, delete, power actions, snooze and the audit trail."""
+"""`/api/vms`: create, list, read, change, delete, power actions, snooze, password reset and the audit trail."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from shared import operations
 from shared.api import idempotency
 from shared.api.deps import Caller, Changer, Svc
 from shared.api.errors import ApiRoute, Responses, errors
 from shared.core.lifecycle import Action
-from shared.core.models import CreateVm, EventList, SnoozeRequest, User, VmList, VmView
+from shared.core.models import (
+    CreateVm,
+    EventList,
+    NewVm,
+    PasswordReset,
+    PasswordResetAccepted,
+    SnoozeRequest,
+    User,
+    VmList,
+    VmRecord,
+    VmSettings,
+    VmView,
+)
 from shared.core.problems import PROBLEM_JSON, FieldProblem, Problem
 from shared.services import Services
 
@@ -27,6 +41,27 @@ REPLAYED = {
     }
 }
 ACCEPTED: Responses = {202: {"description": "Accepted: poll the `Location` until `state` settles", "headers": LOCATION}}
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def patch_schema() -> dict[str, Any]:
+    """The PATCH body as OpenAPI shows it: any of the settings, each nullable (null: back to its default)."""
+    schema = VmSettings.model_json_schema(ref_template="#/components/schemas/{model}")
+    properties = {
+        name: {"anyOf": [*(prop.get("anyOf") or [{k: v for k, v in prop.items() if k != "default"}]), {"type": "null"}]}
+        | {k: prop[k] for k in ("title", "description") if k in prop}
+        for name, prop in schema["properties"].items()
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "description": "A JSON merge patch (RFC 7396) of the VM's settings: objects merge member by member, null "
+        "removes a member so it takes its default as at create (no expiry, budget or schedule; the default idle "
+        "rule; the policy's ttl_hours; your /32 for allowed_cidrs).",
+        "examples": [{"ttl_hours": 10, "budget_usd": 80, "schedule": {"stop_at": "21:00"}, "expires_at": None}],
+    }
 
 
 @router.post(
@@ -52,14 +87,18 @@ def create_vm(
             description="Retry-safe creates: the same key and body within 24 h get the first answer again",
         ),
     ] = None,
-) -> VmView:
+) -> NewVm:
     """Create a Data Science VM. Answers 202 at once; poll the `Location` until `state` is Running (or Failed,
-    with Azure's reason)."""
+    with Azure's reason).
+
+    With `generate_password` the answer carries the generated password in `admin_password`, once: it is
+    stored nowhere, and a replay with the same Idempotency-Key does not carry it.
+    """
     caller_ip = client_ip(request)
     if idempotency_key is None:
-        record = operations.create(svc, user, body, caller_ip)
+        record, password = operations.create(svc, user, body, caller_ip)
         response.headers["Location"] = f"/api/vms/{record.name}"
-        return operations.view(record)
+        return NewVm(**operations.view(record).model_dump(), admin_password=password)
     return idempotent_create(svc, user, body, caller_ip, idempotency_key)  # type: ignore[return-value]
 
 
@@ -78,10 +117,48 @@ def list_vms(
 
 @router.get("/{name}", summary="Show a VM", operation_id="getVm", responses=errors(404, 502), response_model=VmView)
 def get_vm(name: str, user: Caller, svc: Svc) -> Response:
-    """One VM: record, live power state, public IP, JupyterHub/RStudio URLs, ssh command, cost and burn rate."""
-    record = operations.refresh(svc, operations.owned(svc, user, name))
-    view = operations.view(record, operations.known_prices(svc), svc.clock())
-    return Response(view.model_dump_json(), media_type="application/json")
+    """One VM: record, live power state, public IP, JupyterHub/RStudio URLs, ssh command, cost and burn rate,
+    why it last stopped and when it will next be stopped. Its `ETag` goes in `If-Match` of a PATCH."""
+    return vm_response(*operations.show(svc, user, name))
+
+
+def vm_response(record: VmRecord, view: VmView) -> Response:
+    headers = {"ETag": record.etag} if record.etag else None
+    return Response(view.model_dump_json(), media_type="application/json", headers=headers)
+
+
+@router.patch(
+    "/{name}",
+    summary="Change a VM's limits, schedule, idle rule or access",
+    operation_id="changeVm",
+    responses=errors(404, 409, 412),
+    response_model=VmView,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {MERGE_PATCH: {"schema": patch_schema()}, "application/json": {"schema": patch_schema()}},
+        }
+    },
+)
+def change_vm(
+    name: str,
+    request: Request,
+    user: Changer,
+    svc: Svc,
+    patch: Annotated[dict[str, Any], Body(media_type=MERGE_PATCH)],
+    if_match: Annotated[str | None, Header(max_length=200, description="The ETag from GET /api/vms/{name}")] = None,
+) -> Response:
+    """Change a VM's time limit, expiry, budget, schedule, idle rule or allowed_cidrs (JSON merge patch; send
+    `application/merge-patch+json` or `application/json`). Each is bounded by the owner's policy as at create
+    (422 names the field); admins may change anyone's. Every change is evented old → new. New allowed_cidrs
+    reach the VM's network security group through the queue worker. Raising budget_usd above the cost so far
+    lets a VM stopped by its budget start again. With `If-Match`, a VM changed since that ETag → 412."""
+    try:
+        record = operations.change(svc, user, name, patch, if_match, client_ip(request))
+    except ValidationError as exc:
+        # The patched settings are malformed: answered like any invalid body, naming the fields.
+        raise RequestValidationError(exc.errors()) from None
+    return vm_response(record, operations.present_one(svc, record))
 
 
 @router.delete(
@@ -101,10 +178,27 @@ def delete_vm(name: str, response: Response, user: Changer, svc: Svc) -> VmView:
     summary="Postpone automatic stops",
     operation_id="snoozeVm",
     responses=errors(404, 409),
+    response_model=VmView,
 )
-def snooze_vm(name: str, body: SnoozeRequest, user: Changer, svc: Svc) -> VmView:
-    """Postpone schedule, time-limit and idle stops by `hours` (within policy). Budget caps still apply."""
-    return operations.view(operations.snooze(svc, user, name, body.hours))
+def snooze_vm(name: str, body: SnoozeRequest, user: Changer, svc: Svc) -> Response:
+    """Postpone schedule, time-limit and idle stops by `hours` (within policy). Budget caps and expiry still apply."""
+    record = operations.snooze(svc, user, name, body.hours)
+    return vm_response(record, operations.present_one(svc, record))
+
+
+@router.post(
+    "/{name}/password",
+    status_code=202,
+    summary="Reset the Linux password",
+    operation_id="resetVmPassword",
+    responses=errors(400, 404, 409, 502),
+)
+def reset_password(name: str, body: PasswordReset, user: Changer, svc: Svc) -> PasswordResetAccepted:
+    """Reset the Linux password of the VM's admin user (JupyterHub, RStudio and ssh login) through the
+    VMAccessForLinux extension. The VM must be running. Answers 202 once Azure has the request, with the
+    generated password (only in this answer); the result appears in the VM's events, without the secret."""
+    record, password = operations.reset_password(svc, user, name, body)
+    return PasswordResetAccepted(name=record.name, admin_username=record.admin_username, password=password)
 
 
 POWER: Responses = {**ACCEPTED, **errors(400, 404, 409, 502)}
@@ -204,10 +298,12 @@ def idempotent_create(svc: Services, user: User, body: CreateVm, caller_ip: str 
                 headers={"Retry-After": "2"},
             )
     try:
-        record = operations.create(svc, user, body, caller_ip, request_key=key_hash)
+        record, password = operations.create(svc, user, body, caller_ip, request_key=key_hash)
     except BaseException:
         svc.store.release_idempotency(user.name, key_hash)
         raise
+    # What is kept for replays never holds the generated password.
     content = operations.view(record).model_dump(mode="json")
     svc.store.finish_idempotency(user.name, key_hash, 202, content)
-    return JSONResponse(content, status_code=202, headers={"Location": f"/api/vms/{record.name}"})
+    answer = {**content, "admin_password": password} if password else content
+    return JSONResponse(answer, status_code=202, headers={"Location": f"/api/vms/{record.name}"})
