@@ -131,7 +131,7 @@ var vmLocation = empty(workloadLocation) ? location : workloadLocation
 var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
 // Flex Consumption pulls the app package from this blob container.
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
-// The tables the app uses: prefix + name (see shared/store.py).
+// The tables the app uses: prefix + name (see shared/azure/tables.py).
 var tableNames = [
   'vms'
   'events'
@@ -140,6 +140,7 @@ var tableNames = [
   'policy'
   'prices'
   'costs'
+  'activity'
 ]
 var easyAuthEnabled = !empty(authClientId)
 // Work the HTTP API hands to the queue-triggered worker. The Functions host moves a message it could not

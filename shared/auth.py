@@ -16,12 +16,27 @@ from azure.data.tables import UpdateMode
 from pydantic import BaseModel
 
 from shared.azure.tables import Store
-from shared.core.models import User
+from shared.core.models import User, VmRecord
 
 TOKEN_PREFIX = "dsvm_"  # noqa: S105 - a marker, not a secret
 TOKENS_PARTITION = "token"
 # last_used is written at most this often, so a busy token does not turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+# A VM's activity agent holds a token of its own: good for nothing but reporting that VM's activity.
+AGENT_TOKEN_PREFIX = "dsvma_"  # noqa: S105 - a marker, not a secret
+
+
+def new_agent_token() -> tuple[str, str]:
+    """(token, its hash): the token goes to the VM, only the hash is kept (in the VM's record)."""
+    token = AGENT_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def agent_may_report(record: VmRecord, token: str) -> bool:
+    """Whether `token` is this VM's agent token (compared in constant time)."""
+    return record.agent_token_hash is not None and hmac.compare_digest(record.agent_token_hash, token_hash(token))
 
 
 def token_hash(token: str) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 from shared.azure.tables import Conflict, Stale
 from shared.core import passwords
+from shared.core.activity import Activity, ActivityReport, future_times
 from shared.core.changes import plan_change
 from shared.core.costs import (
     MonthCost,
@@ -641,3 +642,17 @@ def sizes(svc: Services, user: User) -> SizeList:
             )
         )
     return SizeList(region=region, value=infos)
+
+
+def record_activity(svc: Services, record: VmRecord, report: ActivityReport) -> None:
+    """Keep the VM's latest activity report (its own table; the record is not written)."""
+    now = svc.clock()
+    late = future_times(report, now)
+    if late:
+        raise Problem(
+            422,
+            "Unprocessable Content",
+            "A reported time is later than now.",
+            errors=[FieldProblem(field=name, message="is in the future") for name in late],
+        )
+    svc.store.put_activity(record.name, Activity(record_id=record.id, received_at=now, report=report))

@@ -11,7 +11,18 @@ from typing import Annotated
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared.core.policy import Hours, OsDiskGb, Regions, Sizes, SnoozeHours, Usd, VcpuCount, VmCount
+from shared.core.policy import (
+    BumpHours,
+    GraceMinutes,
+    Hours,
+    OsDiskGb,
+    Regions,
+    Sizes,
+    SnoozeHours,
+    Usd,
+    VcpuCount,
+    VmCount,
+)
 
 ARM_PUBLIC_ENDPOINT = "https://management.azure.com"
 
@@ -60,6 +71,10 @@ class Settings(BaseSettings):
     # The user-assigned managed identity (also read by azure-identity itself).
     azure_client_id: str | None = Field(default=None, alias="AZURE_CLIENT_ID")
 
+    # The API's base URL as the VMs reach it (https://<app>.azurewebsites.net/api): each VM's activity agent
+    # reports there. Empty: VMs get no agent, and idle decisions rest on CPU and network alone.
+    public_api_url: str | None = Field(default=None, alias="DSVM_PUBLIC_API_URL", pattern=r"^https?://\S+$")
+
     # Local stack and tests only: take the time from this URL (the ARM simulator's /_sim/clock, trusted with
     # ARM_CA_BUNDLE) instead of the system clock, so a whole stack runs in the simulator's time.
     clock_url: str | None = Field(default=None, alias="DSVM_CLOCK_URL")
@@ -91,6 +106,8 @@ class Settings(BaseSettings):
     max_budget_usd: Usd = Field(default=1000.0, alias="DSVM_MAX_BUDGET_USD")
     allow_open_cidr: bool = Field(default=False, alias="DSVM_ALLOW_OPEN_CIDR")
     max_snooze_hours: SnoozeHours = Field(default=12, alias="DSVM_MAX_SNOOZE_HOURS")
+    activity_grace_minutes: GraceMinutes = Field(default=20, alias="DSVM_ACTIVITY_GRACE_MINUTES")
+    activity_bump_hours: BumpHours = Field(default=1, alias="DSVM_ACTIVITY_BUMP_HOURS")
     allowed_regions: Annotated[Regions, NoDecode] = Field(default=[], alias="DSVM_ALLOWED_REGIONS")
     max_vms_per_user: VmCount = Field(default=5, alias="DSVM_MAX_VMS_PER_USER")
     max_vcpus_per_user: VcpuCount = Field(default=64, alias="DSVM_MAX_VCPUS_PER_USER")

@@ -65,6 +65,8 @@ class SweepReport:
     metrics_calls: int = 0
     warnings: int = 0
     webhooks_failed: int = 0
+    # Time limits moved because their owners were active.
+    bumps: int = 0
     actions: list[dict[str, Any]] = field(default_factory=list)
     actions_failed: int = 0
     stale_records: int = 0
@@ -99,7 +101,7 @@ class SweepReport:
         stops = "; ".join(f"{rule}: {', '.join(names)}" for rule, names in sorted(by_rule.items()))
         lines.append(f"  Stopped: {len(self.actions)}" + (f" ({stops})" if stops else ""))
         failed = f" ({self.webhooks_failed} not delivered)" if self.webhooks_failed else ""
-        lines.append(f"  Warnings sent: {self.warnings}{failed}")
+        lines.append(f"  Warnings sent: {self.warnings}{failed}; time limits moved for active owners: {self.bumps}")
         lines.append(f"  Cost accrued: ${self.cost_accrued_usd:.2f}")
         phases = ", ".join(f"{phase} {seconds:.1f}" for phase, seconds in self.seconds.items())
         lines.append(f"  Took {sum(self.seconds.values()):.1f} s ({phases})")
@@ -254,6 +256,7 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
     lap = report.lap("metrics", lap)
     month = month_of(now)
     owner_costs = owner_month_costs(svc, list(updated.values()) + [r for r in every if r.name not in updated], month)
+    activity = svc.store.list_activity()
     decisions: Decisions = decide(
         candidates,
         mine,
@@ -264,8 +267,19 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
         now,
         owner_budgets=owner_budgets(svc),
         lead=timedelta(minutes=svc.settings.notify_lead_minutes),
+        activity=activity,
+        # Only a reported load needs the sizes' vCPUs (one ARM call per process, so not when nothing reports).
+        vcpus=svc.arm.size_vcpus() if activity else {},
     )
     lap = report.lap("decide", lap)
+
+    # A time limit moved because its owner is active: the new deadline and why (not in a dry run).
+    for bump in decisions.bumps:
+        report.bumps += 1
+        if dry_run:
+            continue
+        updated[bump.vm] = updated[bump.vm].model_copy(update={"keep_until": bump.keep_until})
+        events[bump.vm].append(Event(time=now, actor=ACTOR, action="bump", reason=bump.reason, evidence=bump.evidence))
 
     # Warn: record every warning (whether or not the webhook took it) so it is neither repeated nor waited on.
     # A dry run's warnings are kept under their own keys: the first live pass still warns before it acts.

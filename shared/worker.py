@@ -34,10 +34,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from agent.install import agent_cloud_config
+from shared.auth import new_agent_token
 from shared.azure.queue import Received, WorkQueue
 from shared.azure.tables import Stale
 from shared.core import passwords
-from shared.core.cloudinit import cloud_config, custom_data
+from shared.core.cloudinit import cloud_config, custom_data, merged
 from shared.core.lifecycle import reconcile
 from shared.core.models import CreateStep, Event, VmRecord, VmState
 from shared.core.observations import ArmError, child_names, ours
@@ -143,22 +145,39 @@ def create_step(svc: Services, record: VmRecord, message: dict[str, Any]) -> boo
         if record.password_auth and not message.get("password_hash"):
             fail(svc, record, "PasswordLost", "The password did not reach the worker; create the VM again.")
             return True
-        sent = step(svc, record, {"create_step": "vm"}, "the VM create is sent to Azure")
+        token, token_hash = agent_token(svc)
+        sent = step(
+            svc, record, {"create_step": "vm", "agent_token_hash": token_hash}, "the VM create is sent to Azure"
+        )
         if sent is None:
             return False
-        send_vm(svc, sent, message)
+        send_vm(svc, sent, message, token)
         return True
     # stage == "vm": the PUT was sent before; make sure it got there.
     vm = arm.get_vm(record.name)
     if vm is None:
-        send_vm(svc, record, message)
+        # Sent again with a new agent token: the first one's hash is all we kept.
+        token, token_hash = agent_token(svc)
+        again = step(svc, record, {"agent_token_hash": token_hash}, "the VM create is sent to Azure again")
+        if again is None:
+            return False
+        send_vm(svc, again, message, token)
     elif ours(record.id, vm) is None:
         raise NameInUse(f"a VM named '{record.name}' exists in Azure and is not this record's")
     return True
 
 
-def send_vm(svc: Services, record: VmRecord, message: dict[str, Any]) -> None:
+def agent_token(svc: Services) -> tuple[str | None, str | None]:
+    """A new activity-agent token and its hash, when VMs can reach the API (DSVM_PUBLIC_API_URL)."""
+    if not svc.settings.public_api_url:
+        return None, None
+    return new_agent_token()
+
+
+def send_vm(svc: Services, record: VmRecord, message: dict[str, Any], token: str | None) -> None:
     config = cloud_config(record.admin_username, message.get("password_hash"))
+    if token is not None and svc.settings.public_api_url:
+        config = merged(config, agent_cloud_config(svc.settings.public_api_url, record.name, token))
     throwaway = passwords.generate() if record.password_auth else None
     try:
         svc.arm.begin_create_vm(record, custom_data(config), throwaway)
@@ -171,8 +190,11 @@ def send_vm(svc: Services, record: VmRecord, message: dict[str, Any]) -> None:
 
 def note_retry(svc: Services, record: VmRecord, error: ArmError) -> None:
     """Show the caller why the create is slow; the message will be delivered again."""
+    latest = svc.store.get_vm(record.name)
+    if latest is None or latest.id != record.id or latest.state != VmState.CREATING:
+        return
     with contextlib.suppress(Stale):
-        svc.store.update_vm(record.model_copy(update={"error_code": error.code, "error_message": error.message}))
+        svc.store.update_vm(latest.model_copy(update={"error_code": error.code, "error_message": error.message}))
 
 
 def fail(svc: Services, record: VmRecord, code: str, message: str) -> None:

@@ -61,7 +61,11 @@ var sizeSettings = empty(allowedSizes) ? {} : {
 var webhookSettings = empty(notifyWebhookUrl) ? {} : {
   NOTIFY_WEBHOOK_URL: notifyWebhookUrl
 }
-var allSettings = union(appSettings, hostSettings, workQueueSettings, sizeSettings, webhookSettings)
+// Where the VMs' activity agents report (the app's default host name, from its deterministic name).
+var agentSettings = {
+  DSVM_PUBLIC_API_URL: 'https://${name}.azurewebsites.net/api'
+}
+var allSettings = union(appSettings, hostSettings, workQueueSettings, sizeSettings, webhookSettings, agentSettings)
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   name: name

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from shared.api.docs import OPENAPI_URL, install_docs
 from shared.api.errors import install_handlers
 from shared.api.ratelimit import RateLimiter
-from shared.api.routers import costs, health, me, policy, tokens, vms
+from shared.api.routers import activity, costs, health, me, policy, tokens, vms
 from shared.services import ServiceHolder, Services
 from shared.settings import Settings
 
@@ -45,7 +45,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
     install_handlers(app)
     install_docs(app)
-    for router in (costs.router, health.router, me.router, tokens.router, policy.router, vms.router):
+    for router in (costs.router, health.router, me.router, tokens.router, policy.router, vms.router, activity.router):
         app.include_router(router)
     return app
 

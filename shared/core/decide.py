@@ -19,7 +19,9 @@ the others that also applied):
 5. idle: idle rule on, the VM has been running for at least the window, samples cover the whole window
    without gaps, every CPU max < cpu_percent and total network in < network_in_mb (1 MB = 10^6 bytes).
    Unknown is not idle: no samples or a gap means no action. An active snooze holds it off. Announced
-   when it happens.
+   when it happens. With a fresh activity report (shared.core.activity; at most REPORT_FRESH old) the VM
+   must also show no user input on any channel within the window and no busy signal; a VM whose agent
+   does not report (or stopped reporting) is judged on CPU and network alone.
 6. stopped-allocated: the VM is stopped but still allocated (compute still bills). Not snoozable.
 
 Warned stops (expiry, time-limit, schedule, stopped-allocated) are announced `lead` before they happen:
@@ -36,6 +38,12 @@ Warned stops (expiry, time-limit, schedule, stopped-allocated) are announced `le
   the last start; a stopped-allocated trigger is when the VM was last seen changing power state.
 So a VM its owner starts during off-hours is warned at the next sweep and stopped `lead` later unless
 snoozed; the warning says how to snooze.
+
+Activity moves the time limit: when a time-limit stop is due or would be warned of, and a fresh report shows
+user input within `policy.activity_grace_minutes`, the deadline is moved instead (a Bump: keep_until = now +
+`policy.activity_bump_hours`, never past expires_at nor the run's start + max_ttl_hours); when it can move no
+further, the time limit applies as usual. Budget, expiry and schedule stops are never moved by activity (a
+schedule stop is warned; snoozing is how to work late). Every action's evidence names the activity seen.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from itertools import pairwise
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from shared.core.activity import Activity
 from shared.core.lifecycle import Refusal
 from shared.core.models import Schedule, VmRecord, VmState
 from shared.core.observations import ObservedVm, Sample
@@ -67,6 +76,8 @@ MAX_SAMPLE_GAP = timedelta(minutes=10)
 BYTES_PER_MB = 1_000_000
 # At most this many samples are copied into an action's evidence (the most recent).
 EVIDENCE_SAMPLES = 120
+# An activity report older than this is no evidence (agents report every 5 minutes: three missed reports).
+REPORT_FRESH = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -92,9 +103,21 @@ class StopWarning:
 
 
 @dataclass(frozen=True)
+class Bump:
+    """A time limit moved because its owner is active: write `keep_until` and explain it."""
+
+    vm: str
+    owner: str
+    keep_until: datetime
+    reason: str
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Decisions:
     actions: list[Action] = field(default_factory=list)
     warnings: list[StopWarning] = field(default_factory=list)
+    bumps: list[Bump] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -105,6 +128,8 @@ class _Context:
     prices: Prices
     owner_month_costs: Mapping[str, float]
     owner_budgets: Mapping[str, float]
+    activity: Mapping[str, Activity]
+    vcpus: Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -311,11 +336,36 @@ def idle_samples(samples: Sequence[Sample], start: datetime, end: datetime, max_
     return inside
 
 
+def fresh_activity(record: VmRecord, activity: Mapping[str, Activity], now: datetime) -> Activity | None:
+    """The VM's latest activity report if it is this record's and recent enough to be evidence."""
+    seen = activity.get(record.name)
+    if seen is None or seen.record_id != record.id or now - _utc(seen.received_at) > REPORT_FRESH:
+        return None
+    return seen
+
+
+def activity_evidence(seen: Activity | None, vcpus: int | None) -> dict[str, Any]:
+    """What the agent reported, for an event's evidence (times and counters only)."""
+    if seen is None:
+        return {"reported": False}
+    return {
+        "reported": True,
+        "reported_at": _iso(seen.received_at),
+        "last_input": seen.report.last_input.model_dump(mode="json"),
+        "busy": seen.busy(vcpus),
+    }
+
+
 def _idle(record: VmRecord, power: str, since: datetime, samples: Sequence[Sample], ctx: _Context) -> _Finding | None:
     rule, now = record.idle, ctx.now
     window = timedelta(minutes=rule.window_minutes)
     if not rule.enabled or power != "running" or _snoozed(record, now) or now - since < window:
         return None
+    seen = fresh_activity(record, ctx.activity, now)
+    if seen is not None:
+        last_input = seen.last_input()
+        if (last_input is not None and _utc(last_input) >= now - window) or seen.busy(ctx.vcpus.get(record.size)):
+            return None
     inside = idle_samples(samples, now - window, now, min(MAX_SAMPLE_GAP, window / 4))
     if inside is None:
         return None
@@ -327,6 +377,8 @@ def _idle(record: VmRecord, power: str, since: datetime, samples: Sequence[Sampl
         f"it has been idle for {rule.window_minutes} min: CPU at most {cpu:.1f}% (threshold {rule.cpu_percent:g}%) "
         f"and {network_mb:.1f} MB in (threshold {rule.network_in_mb:g} MB)"
     )
+    if seen is not None:
+        why += ", with no user input on any channel and nothing busy"
     evidence = {
         "window_minutes": rule.window_minutes,
         "cpu_threshold_percent": rule.cpu_percent,
@@ -376,22 +428,51 @@ def _base_evidence(record: VmRecord, power: str, since: datetime, ctx: _Context)
         "expires_at": _iso(record.expires_at),
         "snoozed_until": _iso(record.snoozed_until),
         "schedule": record.schedule.model_dump(mode="json") if record.schedule else None,
+        "activity": activity_evidence(fresh_activity(record, ctx.activity, ctx.now), ctx.vcpus.get(record.size)),
     }
+
+
+def _bump(record: VmRecord, since: datetime, time_limit: _Finding | None, ctx: _Context) -> Bump | None:
+    """Move a time limit that is due or about to be warned of while the owner is active (see the docstring)."""
+    if time_limit is None:
+        return None
+    seen = fresh_activity(record, ctx.activity, ctx.now)
+    last_input = seen.last_input() if seen is not None else None
+    if last_input is None or ctx.now - _utc(last_input) > timedelta(minutes=ctx.policy.activity_grace_minutes):
+        return None
+    caps = [since + timedelta(hours=ctx.policy.max_ttl_hours)]
+    if record.expires_at is not None:
+        caps.append(_utc(record.expires_at))
+    moved = min(ctx.now + timedelta(hours=ctx.policy.activity_bump_hours), *caps)
+    if moved <= time_limit_trigger(record.keep_until, since, _snoozed_until(record)):
+        return None
+    assert seen is not None
+    ago = int((ctx.now - _utc(last_input)).total_seconds() // 60)
+    reason = f"time limit moved to {_when(moved, record)}: its owner gave input {ago} min ago"
+    evidence = {
+        "rule": "time-limit",
+        "keep_until_before": _iso(record.keep_until),
+        "keep_until": _iso(moved),
+        "activity": activity_evidence(seen, ctx.vcpus.get(record.size)),
+    }
+    return Bump(record.name, record.owner, moved, reason, evidence)
 
 
 def _decide_vm(
     record: VmRecord, vm: ObservedVm | None, samples: Sequence[Sample], ctx: _Context
-) -> tuple[Action | None, list[StopWarning]]:
+) -> tuple[Action | None, list[StopWarning], Bump | None]:
     if not eligible(record, vm):
-        return None, []
+        return None, [], None
     assert vm is not None and vm.power_state is not None
     power, since = vm.power_state, last_started(record)
+    time_limit = _time_limit(record, since, ctx)
+    bump = _bump(record, since, time_limit, ctx)
     findings = [
         f
         for f in (
             _budget(record, ctx),
             _expiry(record, since, ctx),
-            _time_limit(record, since, ctx),
+            None if bump is not None else time_limit,
             _schedule(record, since, ctx),
             _idle(record, power, since, samples, ctx),
             _stopped_allocated(record, power, since, ctx),
@@ -400,7 +481,7 @@ def _decide_vm(
     ]
     acting = sorted((f for f in findings if f.act), key=lambda f: PRECEDENCE.index(f.rule))
     if not acting:
-        return None, [f.warning for f in findings if f.warning is not None]
+        return None, [f.warning for f in findings if f.warning is not None], bump
     chosen = acting[0]
     evidence = {
         "rule": chosen.rule,
@@ -409,7 +490,7 @@ def _decide_vm(
         "also": [{"rule": f.rule, "reason": f.reason} for f in acting[1:]],
     }
     reason = f"Deallocated '{record.name}' ({chosen.rule}): {chosen.reason}."
-    return Action(record.name, record.owner, chosen.rule, reason, evidence), []
+    return Action(record.name, record.owner, chosen.rule, reason, evidence), [], None
 
 
 def decide(
@@ -423,20 +504,26 @@ def decide(
     *,
     owner_budgets: Mapping[str, float] | None = None,
     lead: timedelta = DEFAULT_LEAD,
+    activity: Mapping[str, Activity] | None = None,
+    vcpus: Mapping[str, int] | None = None,
 ) -> Decisions:
-    """Which VMs to deallocate now and which stops to announce. Pure: see the module docstring for the rules.
+    """Which VMs to deallocate now, which stops to announce and which time limits to move. Pure: see the module
+    docstring for the rules.
 
     `owner_budgets` holds per-owner monthly budgets (policy overrides); owners not in it get
-    `policy.monthly_budget_usd`. `lead` is NOTIFY_LEAD_MINUTES.
+    `policy.monthly_budget_usd`. `lead` is NOTIFY_LEAD_MINUTES. `activity` is each VM's latest agent report by
+    name, `vcpus` each size's vCPU count (a load is busy relative to it).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    ctx = _Context(_utc(now), lead, policy, prices, owner_month_costs, owner_budgets or {})
+    ctx = _Context(_utc(now), lead, policy, prices, owner_month_costs, owner_budgets or {}, activity or {}, vcpus or {})
     decisions = Decisions()
     for record in records:
-        action, warnings = _decide_vm(record, observed.get(record.name), metrics.get(record.name, ()), ctx)
+        action, warnings, bump = _decide_vm(record, observed.get(record.name), metrics.get(record.name, ()), ctx)
         if action is not None:
             decisions.actions.append(action)
+        if bump is not None:
+            decisions.bumps.append(bump)
         decisions.warnings.extend(warnings)
     return decisions
 

@@ -526,6 +526,8 @@ class VmRecord(VmFields):
     request_key: str | None = None
     # Nothing of this record is left in Azure (a failed create, cleaned up): a new create may take the name.
     released: bool = False
+    # sha256 of the VM's activity-agent token (given to the VM in its customData, never stored in clear).
+    agent_token_hash: str | None = None
     # allowed_cidrs changed then and the NSG is not known to follow yet; reconcile re-sends the update after a
     # grace, counting attempts (see lifecycle._network_rules).
     nsg_pending_since: datetime | None = None

@@ -42,6 +42,8 @@ Usd = Annotated[float, Field(gt=0, le=MAX_USD)]
 VmCount = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 VcpuCount = Annotated[int, Field(ge=0, le=MAX_COUNT * 100)]
 SnoozeHours = Annotated[int, Field(ge=1, le=7 * 24)]
+GraceMinutes = Annotated[int, Field(ge=1, le=24 * 60)]
+BumpHours = Annotated[int, Field(ge=1, le=24)]
 # Widest source range a VM may open its ports to unless policy allows open CIDRs.
 WIDEST_PREFIX = 16
 # States whose VM holds (or is about to hold) compute: they count against a user's quota.
@@ -69,6 +71,8 @@ class Policy(BaseModel):
                     "max_vcpus_per_user": 64,
                     "allow_open_cidr": False,
                     "max_snooze_hours": 12,
+                    "activity_grace_minutes": 20,
+                    "activity_bump_hours": 1,
                 }
             ]
         },
@@ -86,6 +90,13 @@ class Policy(BaseModel):
     max_vcpus_per_user: VcpuCount
     allow_open_cidr: bool = Field(description="Allow source ranges wider than /16, including 0.0.0.0/0")
     max_snooze_hours: SnoozeHours
+    activity_grace_minutes: GraceMinutes = Field(
+        default=20,
+        description="A person who gave input this recently (agent reports) is not stopped by the time limit",
+    )
+    activity_bump_hours: BumpHours = Field(
+        default=1, description="How far the time limit moves while its owner is active (within max_ttl_hours)"
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -101,6 +112,8 @@ class Policy(BaseModel):
             max_vcpus_per_user=settings.max_vcpus_per_user,
             allow_open_cidr=settings.allow_open_cidr,
             max_snooze_hours=settings.max_snooze_hours,
+            activity_grace_minutes=settings.activity_grace_minutes,
+            activity_bump_hours=settings.activity_bump_hours,
         )
 
 

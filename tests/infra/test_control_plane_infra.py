@@ -50,7 +50,7 @@ WORKLOAD_ROLES = {
     "43d0d8ad-25c7-4714-9337-8ba259a9fe05",  # Monitoring Reader
 }
 ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
-TABLES = {"vms", "events", "idempotency", "tokens", "policy", "prices", "costs"}
+TABLES = {"vms", "events", "idempotency", "tokens", "policy", "prices", "costs", "activity"}
 SECRETISH_NAME = re.compile(r"key|password|passwd|secret|connectionstring|sas|credential", re.IGNORECASE)
 SECRETISH_VALUE = re.compile(
     r"list_?keys|list_?connection_?strings|list_?account_?sas|list_?service_?sas|connectionstring|password|secret",

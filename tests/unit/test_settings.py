@@ -133,6 +133,8 @@ def test_every_bounded_policy_limit_is_checked_on_its_setting() -> None:
         "DSVM_MAX_VMS_PER_USER",
         "DSVM_MAX_VCPUS_PER_USER",
         "DSVM_MAX_SNOOZE_HOURS",
+        "DSVM_ACTIVITY_GRACE_MINUTES",
+        "DSVM_ACTIVITY_BUMP_HOURS",
     }
 
 

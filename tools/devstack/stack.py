@@ -196,6 +196,8 @@ class Stack:
             "METRICS_ENDPOINT": self.arm_url,
             # No network here: prices come from the shipped catalogue.
             "PRICES_URL": "",
+            # Where a VM's activity agent would report (the simulated VMs run nothing; tests run the agent).
+            "DSVM_PUBLIC_API_URL": self.api_url,
         }
 
     def dev_env(self, token: str) -> dict[str, str]:
