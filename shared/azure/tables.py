@@ -156,13 +156,8 @@ class Store:
                 raise Conflict(record.name) from None
             self.archive(existing)
             try:
-                meta = self.vms.update_entity(
-                    _record_entity(record),
-                    mode=UpdateMode.REPLACE,
-                    etag=existing.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except (ResourceModifiedError, ResourceNotFoundError):
+                return self._replace(record, existing.etag)
+            except Stale:
                 raise Conflict(record.name) from None
         return record.model_copy(update={"etag": meta["etag"]})
 
@@ -180,12 +175,15 @@ class Store:
 
     def update_vm(self, record: VmRecord) -> VmRecord:
         """Replace the record if nobody changed it since it was read; raises Stale otherwise."""
-        record = record.model_copy(update={"updated_at": self.clock()})
+        return self._replace(record.model_copy(update={"updated_at": self.clock()}), record.etag)
+
+    def _replace(self, record: VmRecord, etag: str | None) -> VmRecord:
+        """Write the live row if it is still at `etag`; raises Stale otherwise."""
         try:
             meta = self.vms.update_entity(
                 _record_entity(record),
                 mode=UpdateMode.REPLACE,
-                etag=record.etag,
+                etag=etag,
                 match_condition=MatchConditions.IfNotModified,
             )
         except (ResourceModifiedError, ResourceNotFoundError):

@@ -37,6 +37,7 @@ from shared.settings import Settings
 from shared.sweeper import sweep
 from tests.api.test_lifecycle import body
 from tests.conftest import WORKER_ENV, issue
+from tests.support.polling import wait_for_state
 from tools.devstack import PYTHON, Stack, free_port, spawn, wait_for_port
 
 pytestmark = pytest.mark.soak
@@ -117,23 +118,6 @@ class Faults:
         self.injected[kind] += 1
 
 
-def settle(client: httpx.Client, name: str, wanted: set[str], timeout: float = 120.0) -> dict[str, Any]:
-    """GET (each GET reconciles) until the VM is in one of `wanted`; transient 503s are retried as advised."""
-    deadline = time.monotonic() + timeout
-    last: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        response = client.get(f"/vms/{name}")
-        if response.status_code == 503:
-            time.sleep(min(float(response.headers.get("retry-after", "1")), 2.0))
-            continue
-        assert response.status_code == 200, response.text
-        last = response.json()
-        if last["state"] in wanted:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"{name} stayed {last.get('state')}, wanted {wanted}: {last}")
-
-
 def act(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
     """Send a request, following the API's advice: a 409 or 503 with Retry-After is sent again after it."""
     for _ in range(30):
@@ -196,7 +180,7 @@ def test_fault_soak(soak: Soak, sim: httpx.Client, capsys: pytest.CaptureFixture
                 request = body(name, size=sizes[name], idle={"enabled": False}, ttl_hours=48)
                 answer = act(client, "POST", "/vms", json=request, headers={"Idempotency-Key": f"soak-{name}"})
                 assert answer.status_code == 202, answer.text
-                return str(settle(client, name, {"Running", "Failed"})["state"])
+                return str(wait_for_state(client, name, "Running", "Failed", timeout=120)["state"])
 
             states = dict(zip([n for n, _ in batch], pool.map(create, batch), strict=True))
             failed_creates += sum(1 for s in states.values() if s == "Failed")
@@ -213,7 +197,7 @@ def test_fault_soak(soak: Soak, sim: httpx.Client, capsys: pytest.CaptureFixture
                     faults.inject(name)
                     answer = act(client, "POST", f"/vms/{name}/{action}")
                     assert answer.status_code == 202, answer.text
-                    settle(client, name, {target})
+                    wait_for_state(client, name, target, timeout=120)
 
                 list(pool.map(step, live))
                 jump(sim, soak, HOUR)
@@ -223,7 +207,7 @@ def test_fault_soak(soak: Soak, sim: httpx.Client, capsys: pytest.CaptureFixture
                 faults.inject(name)
                 answer = act(client, "DELETE", f"/vms/{name}")
                 assert answer.status_code == 202, answer.text
-                settle(client, name, {"Deleted"})
+                wait_for_state(client, name, "Deleted", timeout=120)
 
             list(pool.map(delete, batch))
     finally:

@@ -13,6 +13,10 @@ def wait_for_state(api: httpx.Client, name: str, *states: str, timeout: float = 
     last: dict[str, Any] = {}
     while time.monotonic() < deadline:
         response = api.get(f"/vms/{name}")
+        if response.status_code == 503 and "retry-after" in response.headers:
+            # Azure is throttling or down: try again as the API advises (capped, so a test stays quick).
+            time.sleep(min(float(response.headers["retry-after"]), 2.0))
+            continue
         assert response.status_code == 200, response.text
         last = response.json()
         if last["state"] in states:
