@@ -65,6 +65,8 @@ def soak(stack: Stack, settings: Settings, sim: httpx.Client) -> Iterator[Soak]:
         "DSVM_CLOCK_URL": f"{stack.arm_url}/_sim/clock",
         "DSVM_TABLE_PREFIX": "soak",
         "DSVM_WORK_QUEUE": "soak-work",
+        # The soak is about Azure's faults: its few users act faster than people do.
+        "DSVM_RATE_LIMIT_PER_MINUTE": "600",
         **WORKER_ENV,
     }
     soak_settings = Settings.model_validate({**stack.app_env(), **env})
@@ -119,10 +121,10 @@ class Faults:
 
 
 def act(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    """Send a request, following the API's advice: a 409 or 503 with Retry-After is sent again after it."""
+    """Send a request, following the API's advice: a 409, 429 or 503 with Retry-After is sent again after it."""
     for _ in range(30):
         response = client.request(method, path, **kwargs)
-        if response.status_code in (409, 503) and "retry-after" in response.headers:
+        if response.status_code in (409, 429, 503) and "retry-after" in response.headers:
             time.sleep(min(float(response.headers["retry-after"]), 2.0))
             continue
         return response
