@@ -156,6 +156,7 @@ def recount(history: dict[str, Any], prices: dict[tuple[str, str], float], until
     return total
 
 
+@pytest.mark.timeout(120 + 10 * CYCLES)
 def test_fault_soak(soak: Soak, sim: httpx.Client, capsys: pytest.CaptureFixture[str]) -> None:
     started = time.monotonic()
     sim.patch("/config", json={"unavailable_sizes": {FAILING_SIZE: "AllocationFailed"}}).raise_for_status()
