@@ -1,4 +1,5 @@
-// One Data Science VM (Ubuntu 22.04) with JupyterHub and RStudio Server, in one file.
+// One Data Science VM (Ubuntu 22.04) with JupyterHub, in one file. Port 8787 is kept for an RStudio Server you
+// install yourself: current DSVM images no longer ship one (docs/dsvm-image.md).
 //
 // The classic "beefy DSVM from one Bicep file" guide, modernised:
 //   - current image (microsoft-dsvm / ubuntu-2204 / 2204-gen2; the 18.04 and 20.04 images are retired);

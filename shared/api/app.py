@@ -32,7 +32,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         title="DSVM control plane",
         version="0.1.0",
         description=(
-            "Create, use and delete Azure Data Science VMs (JupyterHub on 8000, RStudio on 8787, SSH). "
+            "Create, use and delete Azure Data Science VMs (JupyterHub on 8000, SSH, 8787 for an RStudio Server). "
             "Every VM has a record; the sweeper deallocates idle, expired, over-budget and after-hours VMs. "
             "Errors are `application/problem+json` (RFC 9457)."
         ),

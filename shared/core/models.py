@@ -320,7 +320,8 @@ class CreateVm(VmSettings):
     size: str = Field(max_length=64, description="VM size from `GET /api/sizes`")
     image: ImagePreset = Field(
         default=ImagePreset.DSVM_UBUNTU_2204,
-        description="dsvm-ubuntu-2204: the Data Science VM (JupyterHub, RStudio); ubuntu-2204: plain Ubuntu",
+        description="dsvm-ubuntu-2204: the Data Science VM (JupyterHub; RStudio Server is no longer on the image, see "
+        "docs/dsvm-image.md); ubuntu-2204: plain Ubuntu",
     )
     os_disk_gb: int = Field(default=256, ge=30, le=4095, description="OS disk size in GiB, within the policy")
     os_disk_type: DiskType = Field(default=DiskType.PREMIUM_LRS, description="OS disk type, as the policy allows")
@@ -541,7 +542,10 @@ class VmView(VmFields):
     """A VM as the API shows it."""
 
     jupyterhub_url: str | None = Field(description="JupyterHub (self-signed certificate), while there is a public IP")
-    rstudio_url: str | None = Field(description="RStudio Server, while there is a public IP")
+    rstudio_url: str | None = Field(
+        description="Port 8787, for an RStudio Server you install (current DSVM images do not ship one), while "
+        "there is a public IP"
+    )
     ssh: str | None = Field(description="The ssh command to log in, while there is a public IP")
     burn_usd_per_hour: float | None = Field(default=None, description="What it costs per hour as it is now")
     next_stop: NextStop | None = Field(

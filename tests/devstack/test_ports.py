@@ -62,7 +62,7 @@ def test_make_dev_names_taken_ports_and_their_holder_and_starts_nothing(hold: Ho
     assert f"API port {api}" not in output and f"Tables port {tables}" not in output
     assert f"Stop it (kill {holder.pid}), or choose other ports:" in output
     assert f"  make dev API_PORT={api} ARM_PORT=" in output
-    assert "  python -m tools.devstack --api-port" in output
+    assert "  .venv/bin/python -m tools.devstack --api-port" in output
     assert marked_processes(run.marker) == []
     assert holder.poll() is None  # left alone, still listening
     assert [found.pid for found in ports.holders(arm)] == [holder.pid]

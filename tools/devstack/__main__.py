@@ -125,7 +125,8 @@ def port_conflicts(chosen: dict[Port, int]) -> str | None:
     lines.append(f"{stop}, or choose other ports:")
     lines.append("  make dev " + " ".join(f"{port.variable}={number}" for port, number in suggested.items()))
     lines.append(
-        "  python -m tools.devstack " + " ".join(f"{port.flag} {number}" for port, number in suggested.items())
+        "  .venv/bin/python -m tools.devstack "
+        + " ".join(f"{port.flag} {number}" for port, number in suggested.items())
     )
     return "\n".join(lines)
 
