@@ -42,6 +42,7 @@ from datetime import time as day_time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -370,17 +371,32 @@ def arm_stops(lives: list[dict[str, Any]]) -> int:
     return count
 
 
-def describe_stop(member: Member, stop: Stop) -> dict[str, Any]:
+def describe_stop(week: Week, member: Member, stop: Stop, trail: list[dict[str, Any]]) -> dict[str, Any]:
+    """A stop as the person lived it (the model) and as the sweeper saw it (its event's evidence)."""
     person = member.person
+    zone = ZoneInfo(person.zone)
+    last_input = person.last_input(person.at(stop.step))
+    event = next(
+        (e for e in trail if e["action"] == "deallocate" and parse_time(e["time"]) == person.at(stop.step)), None
+    )
     return {
         "person": person.name,
         "vm": person.vm,
+        "channel": person.channel,
         "at_local": f"{person.local(stop.step):%a %H:%M} {person.zone}",
         "rule": stop.rule,
         "in_session": stop.in_session,
         "job_running": stop.job,
         "busy": stop.busy,
         "run_started_local": f"{person.local(stop.since):%a %H:%M}",
+        "last_input_local": f"{last_input.astimezone(zone):%a %H:%M:%S}" if last_input else None,
+        "warnings_in_run_local": [
+            f"{person.local(d.step):%a %H:%M}"
+            for d in week.delivered
+            if d.vm == person.vm and stop.since < d.step < stop.step and WARNING.match(d.text)
+        ],
+        "sweeper_saw": event["evidence"].get("activity") if event else None,
+        "reason": event["reason"] if event else None,
     }
 
 
@@ -455,8 +471,10 @@ def finish(week: Week, steps: int, days: int) -> dict[str, Any]:
                 for d in week.delivered
             )
             if stop.busy and not warned:
-                unwarned.append(describe_stop(member, stop))
-        interruptions[member.person.name] = [describe_stop(member, s) for s in member.machine.interruptions()]
+                unwarned.append(describe_stop(week, member, stop, trails[vm]))
+        interruptions[member.person.name] = [
+            describe_stop(week, member, s, trails[vm]) for s in member.machine.interruptions()
+        ]
     missing = stops_without_event(lives, trails)
     worst = max(len(found) for found in interruptions.values()) * 7 / days
     efficacy = spend(actual, always_on, oracle)["efficacy"]
