@@ -59,7 +59,7 @@ from bench.team.machines import (  # noqa: E402
     oracle_steps,
     replay,
 )
-from bench.team.people import MAX_PEOPLE, STEP, STEPS_PER_DAY, Person, make_team  # noqa: E402
+from bench.team.people import MAX_PEOPLE, STEP, STEP_HOURS, STEPS_PER_DAY, Person, make_team  # noqa: E402
 from shared.azure.arm import Arm  # noqa: E402
 from shared.azure.queue import WorkQueue  # noqa: E402
 from shared.azure.tables import Stale, Store  # noqa: E402
@@ -73,7 +73,7 @@ from shared.settings import Settings  # noqa: E402
 from shared.sweeper import ACTOR, sweep  # noqa: E402
 from tests.api.test_activity import installed_agent_config  # noqa: E402
 from tests.api.test_lifecycle import body  # noqa: E402
-from tests.api.test_soak import recount  # noqa: E402
+from tests.api.test_soak import act, recount  # noqa: E402
 from tests.conftest import SIM_DEFAULTS, WORKER_ENV, issue  # noqa: E402
 from tests.support.polling import wait_for_state  # noqa: E402
 from tools.devstack import Stack  # noqa: E402
@@ -235,8 +235,7 @@ class Week:
         return delivered
 
     def snooze(self, member: Member, hours: int) -> None:
-        answer = member.api.post(f"/vms/{member.person.vm}/snooze", json={"hours": hours})
-        answer.raise_for_status()
+        act(member.api, "POST", f"/vms/{member.person.vm}/snooze", json={"hours": hours}).raise_for_status()
         member.snoozes += 1
 
     def start_vm(self, member: Member, k: int) -> None:
@@ -245,7 +244,7 @@ class Week:
             request = body(person.vm, size=person.size)
             if person.scheduled:
                 request["schedule"] = {"timezone": person.zone}
-            answer = api.post("/vms", json=request, headers={"Idempotency-Key": f"week-{person.vm}"})
+            answer = act(api, "POST", "/vms", json=request, headers={"Idempotency-Key": f"week-{person.vm}"})
             if answer.status_code != 202:
                 raise RuntimeError(f"create of {person.vm}: {answer.status_code} {answer.text}")
             wait_for_state(api, person.vm, "Running", timeout=120)
@@ -311,8 +310,8 @@ def wait_running(api: httpx.Client, name: str, timeout: float = 60.0) -> None:
         if state == "Running":
             return
         if state == "Stopped":
-            answer = api.post(f"/vms/{name}/start")
-            if answer.status_code not in (202, 409):
+            answer = act(api, "POST", f"/vms/{name}/start")
+            if answer.status_code != 202:
                 raise RuntimeError(f"start of {name}: {answer.status_code} {answer.text}")
         time.sleep(0.05)
     raise RuntimeError(f"{name} did not start within {timeout:g} s")
@@ -332,9 +331,23 @@ def rates_of(view: dict[str, Any], prices: Any) -> Rates:
     return Rates(compute=allocated - parked, disk=parked)
 
 
+def deallocations(life: dict[str, Any]) -> list[tuple[datetime, datetime]]:
+    """(the run's start, the deallocation) for each time ARM's power history shows the VM deallocated."""
+    stopped = ("deallocating", "deallocated")
+    found = []
+    run_at, power = parse_time(life["created"]), None
+    for change in sorted(life["transitions"], key=lambda t: t["at"]):
+        if change["power"] == "running":
+            run_at = parse_time(change["at"])
+        elif change["power"] in stopped and power is not None and power not in stopped:
+            found.append((run_at, parse_time(change["at"])))
+        power = change["power"]
+    return found
+
+
 def stops_without_event(lives: list[dict[str, Any]], trails: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Every deallocation ARM saw (its power history) without a `deallocate` event, with rule and evidence, in
-    the same run (between the VM's last start and the deallocation)."""
+    """Every deallocation ARM saw without the sweeper's `deallocate` event, with rule and evidence, in the same
+    run (between the VM's last start and the deallocation)."""
     missing = []
     for life in lives:
         explained = [
@@ -345,30 +358,10 @@ def stops_without_event(lives: list[dict[str, Any]], trails: dict[str, list[dict
             and e["evidence"].get("rule")
             and len(e["evidence"]) > 1
         ]
-        run_at, power = parse_time(life["created"]), None
-        for change in sorted(life["transitions"], key=lambda t: t["at"]):
-            at = parse_time(change["at"])
-            stopping = change["power"] in ("deallocating", "deallocated") and power not in (
-                "deallocating",
-                "deallocated",
-            )
-            if change["power"] == "running":
-                run_at = at
-            elif stopping and not any(run_at <= when <= at for when in explained):
-                missing.append({"vm": life["name"], "at": change["at"]})
-            power = change["power"]
+        for run_at, at in deallocations(life):
+            if not any(run_at <= when <= at for when in explained):
+                missing.append({"vm": life["name"], "at": at.isoformat()})
     return missing
-
-
-def arm_stops(lives: list[dict[str, Any]]) -> int:
-    count = 0
-    for life in lives:
-        power = None
-        for change in sorted(life["transitions"], key=lambda t: t["at"]):
-            stopped = ("deallocating", "deallocated")
-            count += change["power"] in stopped and power is not None and power not in stopped
-            power = change["power"]
-    return count
 
 
 def describe_stop(week: Week, member: Member, stop: Stop, trail: list[dict[str, Any]]) -> dict[str, Any]:
@@ -455,9 +448,9 @@ def finish(week: Week, steps: int, days: int) -> dict[str, Any]:
         existing = steps - machine.created
         always_on += rates[person.vm].cost(existing, existing)
         oracle += rates[person.vm].cost(oracle_steps(person), existing)
-        hours["always_on"] += existing / 12
-        hours["oracle"] += oracle_steps(person) / 12
-        hours["control_plane"] += machine.running_steps / 12
+        hours["always_on"] += existing * STEP_HOURS
+        hours["oracle"] += oracle_steps(person) * STEP_HOURS
+        hours["control_plane"] += machine.running_steps * STEP_HOURS
 
     stops_by_rule = Counter(str(a["rule"]) for s in week.sweeps for a in s["actions"] if a["ok"])
     unwarned = []
@@ -499,7 +492,7 @@ def finish(week: Week, steps: int, days: int) -> dict[str, Any]:
         },
         "compute_hours": {k: round(v, 1) for k, v in hours.items()},
         "stops_by_rule": dict(stops_by_rule),
-        "stops_seen_by_arm": arm_stops(lives),
+        "stops_seen_by_arm": sum(len(deallocations(life)) for life in lives),
         "warnings_delivered": len(warnings),
         "announcements_delivered": len(week.delivered) - len(warnings),
         "snoozes": sum(m.snoozes for m in week.members),
@@ -523,8 +516,8 @@ def finish(week: Week, steps: int, days: int) -> dict[str, Any]:
                 "channel": m.person.channel,
                 "size": m.person.size,
                 "schedule": m.person.scheduled,
-                "session_hours": round(len(m.person.present) / 12, 1),
-                "job_hours": round(len(m.person.job_steps()) / 12, 1),
+                "session_hours": round(len(m.person.present) * STEP_HOURS, 1),
+                "job_hours": round(len(m.person.job_steps()) * STEP_HOURS, 1),
                 "starts": m.machine.starts,
                 "snoozes": m.snoozes,
                 "stops": len(m.machine.stops),

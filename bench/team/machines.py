@@ -15,12 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 
-from bench.team.people import JOB_CPU, JOB_NETWORK, STEP, Job, Person
+from bench.team.people import JOB_CPU, JOB_NETWORK, STEP, STEP_HOURS, Job, Person
+from shared.core.models import IdleRule
+from shared.settings import Settings
 
-# The product's default idle rule (shared.core.models.IdleRule) and activity grace (shared.core.policy.Policy).
-IDLE_CPU_PERCENT = 5.0
-IDLE_WINDOW_STEPS = 12
-ACTIVITY_GRACE = timedelta(minutes=20)
+# The product's defaults: the idle rule every VM of the team keeps, and the activity grace of the policy.
+IDLE_CPU_PERCENT = IdleRule().cpu_percent
+IDLE_WINDOW_STEPS = timedelta(minutes=IdleRule().window_minutes) // STEP
+ACTIVITY_GRACE = timedelta(minutes=Settings.model_fields["activity_grace_minutes"].default)
 
 
 @dataclass(frozen=True)
@@ -134,5 +136,4 @@ class Rates:
     disk: float
 
     def cost(self, allocated_steps: float, existing_steps: float) -> float:
-        hours = STEP.total_seconds() / 3600
-        return (self.compute * allocated_steps + self.disk * existing_steps) * hours
+        return (self.compute * allocated_steps + self.disk * existing_steps) * STEP_HOURS

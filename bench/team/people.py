@@ -20,6 +20,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 STEP = timedelta(minutes=5)
+STEP_HOURS = STEP / timedelta(hours=1)
 STEPS_PER_DAY = 288
 
 ZONES = ("Europe/Berlin", "America/New_York", "Asia/Kolkata")
