@@ -589,7 +589,7 @@ def main() -> int:
             stack.stop()
     wall = time.monotonic() - began
     figures = {
-        "command": "bench/week.py " + " ".join(sys.argv[1:]),
+        "command": " ".join([".venv/bin/python bench/week.py", *sys.argv[1:]]),
         "people": args.people,
         "days": args.days,
         "seed": args.seed,
