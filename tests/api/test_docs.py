@@ -29,6 +29,7 @@ OPERATION_IDS = {
     ("PATCH", "/api/vms/{name}"): "changeVm",
     ("POST", "/api/vms/{name}/password"): "resetVmPassword",
     ("GET", "/api/vms/{name}/events"): "listVmEvents",
+    ("POST", "/api/vms/{name}/activity"): "reportVmActivity",
     ("GET", "/api/sizes"): "listSizes",
     ("GET", "/api/costs"): "getCosts",
     ("POST", "/api/tokens"): "createToken",

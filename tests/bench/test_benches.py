@@ -28,7 +28,7 @@ def run(script: str, *args: str) -> dict[str, Any]:
 
 def test_every_bench_script_is_run_here() -> None:
     # bench/cli.py runs in tests/cli/test_bench.py (it needs the installed dsvm), bench/agent.py in tests/agent.
-    tested = {"sweep.py", "api.py", "armsim.py", "cli.py", "agent.py"}
+    tested = {"sweep.py", "api.py", "armsim.py", "cli.py", "agent.py", "week.py"}
     assert {path.name for path in BENCH.glob("*.py")} == tested
 
 
@@ -86,3 +86,25 @@ def test_the_agent_bench_fits_in_custom_data() -> None:
 
     assert 0 < figures["custom_data_bytes"] <= figures["custom_data_limit_bytes"]
     assert figures["report_ms"] > 0
+
+
+@pytest.mark.timeout(TIMEOUT + 20)
+def test_the_week_bench_explains_every_stop_and_warns_before_stopping_a_busy_vm() -> None:
+    figures = run("week.py", "--people", "3", "--days", "1")
+
+    assert (figures["steps"], figures["sweeps"], figures["sweeps_failed"]) == (288, 288, 0)
+    assert [m["person"] for m in figures["team"]] == ["ana", "bea", "chen"]
+    assert all(m["starts"] >= 1 for m in figures["team"]), "everyone created a VM and used it"
+    assert figures["stops_without_event"] == []
+    assert figures["unwarned_stops_of_busy_vms"] == []
+    assert sum(figures["stops_by_rule"].values()) == figures["stops_seen_by_arm"] > 0
+    spend = figures["spend"]
+    assert 0 < spend["oracle_usd"] < spend["always_on_usd"]
+    assert 0 < spend["control_plane"]["usd"] < spend["always_on_usd"]
+    assert set(figures["naive_policies"]) == {"stop_at_19_local", "stop_after_60_min_low_cpu"}
+    # The targets are for a whole week; one day checks only the invariants.
+    assert set(figures["checks"]) == {
+        "every stop has its deallocate event with rule and evidence",
+        "no unwarned stop of a busy VM",
+    }
+    assert all(figures["checks"].values())
