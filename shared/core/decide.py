@@ -40,9 +40,10 @@ So a VM its owner starts during off-hours is warned at the next sweep and stoppe
 snoozed; the warning says how to snooze.
 
 Activity moves the time limit: when a time-limit stop is due or would be warned of, and a fresh report shows
-user input within `policy.activity_grace_minutes`, the deadline is moved instead (a Bump: keep_until = now +
-`policy.activity_bump_hours`, never past expires_at nor the run's start + max_ttl_hours); when it can move no
-further, the time limit applies as usual. Budget, expiry and schedule stops are never moved by activity (a
+user input within `policy.activity_grace_minutes` or a busy signal (a job left running: kernels executing, a
+busy GPU, load), the deadline is moved instead (a Bump: keep_until = now + `policy.activity_bump_hours`, never
+past expires_at nor the run's start + max_ttl_hours); when it can move no further, the time limit applies as
+usual. A runaway job therefore keeps its VM at most until expires_at, start + max_ttl_hours or its budget. Budget, expiry and schedule stops are never moved by activity (a
 schedule stop is warned; snoozing is how to work late). Every action's evidence names the activity seen.
 """
 
@@ -437,8 +438,14 @@ def _bump(record: VmRecord, since: datetime, time_limit: _Finding | None, ctx: _
     if time_limit is None:
         return None
     seen = fresh_activity(record, ctx.activity, ctx.now)
-    last_input = seen.last_input() if seen is not None else None
-    if last_input is None or ctx.now - _utc(last_input) > timedelta(minutes=ctx.policy.activity_grace_minutes):
+    if seen is None:
+        return None
+    last_input = seen.last_input()
+    recent = last_input is not None and ctx.now - _utc(last_input) <= timedelta(
+        minutes=ctx.policy.activity_grace_minutes
+    )
+    busy = seen.busy(ctx.vcpus.get(record.size))
+    if not recent and not busy:
         return None
     caps = [since + timedelta(hours=ctx.policy.max_ttl_hours)]
     if record.expires_at is not None:
@@ -446,9 +453,12 @@ def _bump(record: VmRecord, since: datetime, time_limit: _Finding | None, ctx: _
     moved = min(ctx.now + timedelta(hours=ctx.policy.activity_bump_hours), *caps)
     if moved <= time_limit_trigger(record.keep_until, since, _snoozed_until(record)):
         return None
-    assert seen is not None
-    ago = int((ctx.now - _utc(last_input)).total_seconds() // 60)
-    reason = f"time limit moved to {_when(moved, record)}: its owner gave input {ago} min ago"
+    if recent:
+        assert last_input is not None
+        why = f"its owner gave input {int((ctx.now - _utc(last_input)).total_seconds() // 60)} min ago"
+    else:
+        why = f"it is still working ({', '.join(busy)})"
+    reason = f"time limit moved to {_when(moved, record)}: {why}"
     evidence = {
         "rule": "time-limit",
         "keep_until_before": _iso(record.keep_until),

@@ -112,3 +112,15 @@ def test_budget_and_schedule_stops_are_not_moved_by_activity() -> None:
     evening = report(after_hours, last_input={"ssh": ago(after_hours, 1)})
     decisions = run(after_hours, evening, schedule=BERLIN, **w("schedule", STOP, STOP - LEAD))
     assert [a.rule for a in decisions.actions] == ["schedule"]
+
+
+def test_a_job_left_running_moves_the_time_limit_too() -> None:
+    due = {"keep_until": WED - timedelta(minutes=2), **w("time-limit", WED - timedelta(minutes=2), WED - LEAD)}
+    computing = report(WED, last_input={"jupyter": ago(WED, 180)}, busy={"kernels": 1})
+    decisions = run(WED, computing, **due)
+    assert decisions.actions == []
+    (bump,) = decisions.bumps
+    assert "still working (1 kernel(s) executing)" in bump.reason
+    # Nothing busy and nobody there: the time limit applies.
+    finished = report(WED, last_input={"jupyter": ago(WED, 180)})
+    assert [a.rule for a in run(WED, finished, **due).actions] == ["time-limit"]
