@@ -10,22 +10,16 @@ import azure.functions as func
 import httpx
 import pytest
 
-from shared.settings import get_settings
 from tests.api.test_lifecycle import body
 from tests.conftest import issue
+from tests.support.functions import host_functions
 from tests.support.polling import resources_named
 
 
 @pytest.fixture
 def http_function(stack: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    for key, value in stack.app_env().items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    import function_app
-
-    functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
-    yield functions["http_app_func"].get_user_function()
-    get_settings.cache_clear()
+    with host_functions(stack.app_env(), monkeypatch) as functions:
+        yield functions["http_app_func"].get_user_function()
 
 
 def call(function: Any, method: str, path: str, token: str, payload: dict[str, Any] | None = None) -> Any:

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from shared.azure.tables import Store
-from shared.settings import get_settings
 from tests.conftest import issue
+from tests.support.functions import host_functions
 from tools.devstack import ROOT, Stack, free_port, wait_for_port
 
 SDK_HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
@@ -57,20 +57,13 @@ def test_the_functions_app_logs_no_sdk_http_lines(
     caplog: pytest.LogCaptureFixture,
     sdk_logging_unset: None,
 ) -> None:
-    for key, value in stack.app_env().items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    monkeypatch.delitem(sys.modules, "function_app", raising=False)
-    import function_app
-
-    get_settings.cache_clear()
-    caplog.set_level(logging.INFO)  # the Functions host forwards what the worker logs at INFO
-    functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
-    token = issue(store, "logging-user@example.com")
-    request = func.HttpRequest(
-        method="GET", url="http://localhost/api/vms", headers={"Authorization": f"Bearer {token}"}, body=b""
-    )
-    response = asyncio.run(functions["http_app_func"].get_user_function()(request, None))
+    with host_functions(stack.app_env(), monkeypatch) as functions:
+        caplog.set_level(logging.INFO)  # the Functions host forwards what the worker logs at INFO
+        token = issue(store, "logging-user@example.com")
+        request = func.HttpRequest(
+            method="GET", url="http://localhost/api/vms", headers={"Authorization": f"Bearer {token}"}, body=b""
+        )
+        response = asyncio.run(functions["http_app_func"].get_user_function()(request, None))
     assert response.status_code == 200
     assert [r.name for r in caplog.records if r.name.startswith("azure.") and r.levelno < logging.WARNING] == []
 
