@@ -403,7 +403,7 @@ def spend(cost: float, always_on: float, oracle: float) -> dict[str, float]:
     }
 
 
-def naive(week: Week, rates: dict[str, Rates], always_on: float, oracle: float, days: int) -> dict[str, Any]:
+def naive(week: Week, rates: dict[str, Rates], always_on: float, oracle: float, days: float) -> dict[str, Any]:
     """The same team under two simple policies, replayed on the model (no warnings, no activity)."""
     policies = {
         "stop_at_19_local": (daily_shutdown(day_time(19, 0)), "19:00"),
@@ -426,7 +426,7 @@ def naive(week: Week, rates: dict[str, Rates], always_on: float, oracle: float, 
     return out
 
 
-def finish(week: Week, steps: int, days: int) -> dict[str, Any]:
+def finish(week: Week, steps: int, days: float) -> dict[str, Any]:
     week.move_to(week.at(steps))
     views = {m.person.vm: m.api.get(f"/vms/{m.person.vm}").raise_for_status().json() for m in week.members}
     trails = {
@@ -536,10 +536,10 @@ def monday(text: str) -> date:
     return day
 
 
-def bounded(low: int, high: int) -> Any:
-    def parse(text: str) -> int:
-        value = int(text)
-        if not low <= value <= high:
+def bounded(low: float, high: float, kind: type[int] | type[float] = int) -> Any:
+    def parse(text: str) -> float:
+        value = kind(text)
+        if not low <= value <= high:  # NaN fails this too
             raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
         return value
 
@@ -549,12 +549,14 @@ def bounded(low: int, high: int) -> Any:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=bounded(1, MAX_PEOPLE), default=12, help=f"team size (1-{MAX_PEOPLE})")
-    parser.add_argument("--days", type=bounded(1, MAX_DAYS), default=7, help=f"days simulated (1-{MAX_DAYS})")
+    parser.add_argument(
+        "--days", type=bounded(0.25, MAX_DAYS, float), default=7.0, help=f"days simulated (0.25-{MAX_DAYS})"
+    )
     parser.add_argument("--seed", type=int, default=20270607)
     parser.add_argument("--start", type=monday, default=DEFAULT_START, help="the Monday the week starts (00:00 UTC)")
     args = parser.parse_args()
     start = datetime.combine(args.start, day_time(0), tzinfo=UTC)
-    steps = args.days * STEPS_PER_DAY
+    steps = round(args.days * STEPS_PER_DAY)
     people = make_team(args.people, start, steps, args.seed)
     began = time.monotonic()
     with tempfile.TemporaryDirectory() as state:
@@ -578,7 +580,7 @@ def main() -> int:
                 week.step(k)
                 if (k + 1) % STEPS_PER_DAY == 0:
                     print(
-                        f"day {(k + 1) // STEPS_PER_DAY} of {args.days}: {time.monotonic() - began:.0f} s",
+                        f"day {(k + 1) // STEPS_PER_DAY} of {args.days:g}: {time.monotonic() - began:.0f} s",
                         file=sys.stderr,
                     )
             result = finish(week, steps, args.days)
