@@ -11,9 +11,9 @@ import httpx
 from tests.api.test_lifecycle import body
 from tests.support.polling import resources_named, wait_for_state
 
-# Simulated durations run this many times faster than real time (a 120 s create takes 6 s here); ARM's
+# Simulated durations run this many times faster than real time (a 120 s create takes 3 s here); ARM's
 # Retry-After is still honoured in real seconds by the pollers.
-SPEED = 20
+SPEED = 40
 
 
 def test_with_azures_timing_the_create_is_answered_before_any_arm_work_and_reaches_running(

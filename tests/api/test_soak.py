@@ -7,7 +7,7 @@ The soak runs its own API and worker (tables and queue of their own) on the simu
 (DSVM_CLOCK_URL), so that the simulator can jump an hour between steps and both sides see the same time:
 the recount is then about hours of use, not about seconds of polling lag.
 
-SOAK_CYCLES (default 40 in `make test`; the closing report used 200) and SOAK_SEED choose the run.
+SOAK_CYCLES (default 16 in `make test`; the closing report used 200) and SOAK_SEED choose the run.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from tools.devstack import PYTHON, Stack, free_port, spawn, wait_for_port
 
 pytestmark = pytest.mark.soak
 
-CYCLES = int(os.environ.get("SOAK_CYCLES", "40"))
+CYCLES = int(os.environ.get("SOAK_CYCLES", "16"))
 SEED = int(os.environ.get("SOAK_SEED", "20261128"))
 USERS = 4
 PARALLEL = 8
