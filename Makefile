@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Processes make test runs the suite on (pytest-xdist); each starts its own services on free ports.
+TEST_WORKERS ?= 2
 # Where make dev keeps its data, logs and env file (make clean removes it).
 STATE_DIR ?= .devstack
 # make dev API_PORT=7171 ARM_PORT=8543 TABLES_PORT=10102 QUEUE_PORT=10101 picks other ports (defaults: 7071 8443 10002 10001).
@@ -29,7 +31,7 @@ dev: install
 
 ## Lint, type-check and run the whole suite (starts its own Azurite and ARM simulator on free ports).
 test: install lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
