@@ -175,8 +175,9 @@ def test_twenty_parallel_creates_cannot_pass_a_quota_of_three(
     assert statuses == [202] * 3 + [409] * 17, [a.text for a in answers if a.status_code not in (202, 409)]
     refused = next(a for a in answers if a.status_code == 409)
     assert refused.json()["title"] == "Quota exceeded"
-    me = api.get("/me").json()
-    assert me["usage"]["vms"] == {"used": 3, "limit": 3}
+    me = api.get("/me")
+    assert me.json()["usage"]["vms"] == {"used": 3, "limit": 3}
+    assert '"vms":{"used":3,"limit":3}' in me.text, "a count of VMs is an integer, not 3.0"
 
 
 def test_mutating_calls_are_rate_limited_per_identity(api: httpx.Client, vm_name: str) -> None:

@@ -16,8 +16,9 @@ router = APIRouter(prefix="/api", tags=["identity"], route_class=ApiRoute)
 
 
 class Limit(BaseModel):
-    used: float = Field(description="What you hold or spent now")
-    limit: float = Field(description="What the policy allows you")
+    # Counts stay integers (3 VMs, not 3.0); money is a number.
+    used: int | float = Field(description="What you hold (VMs, vCPUs) or spent (USD) now")
+    limit: int | float = Field(description="What the policy allows you")
 
 
 class Me(BaseModel):
