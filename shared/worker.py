@@ -315,6 +315,10 @@ def password_result(svc: Services, message: dict[str, Any]) -> None:
     tag, state, why = outcome
     if tag is not None and tag != operation:
         return
+    latest = current(svc, message)
+    if state.lower() != "succeeded" and latest is not None and latest.state in (VmState.DELETING, VmState.DELETED):
+        # The extension went with the VM: the owner asked for both, and neither is a failure to look into.
+        record, state, why = latest, "Canceled", "the VM was deleted before the reset finished"
     user = record.admin_username
     if state.lower() == "succeeded":
         reason = f"the password of {user} was reset"

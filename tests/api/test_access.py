@@ -168,6 +168,30 @@ def test_a_password_reset_goes_through_the_extension_and_its_result_is_evented(
     assert chosen not in (stack.state_dir / "api.log").read_text(errors="replace")
 
 
+def test_a_reset_the_owner_overtakes_with_a_delete_is_said_to_be_canceled(
+    api: httpx.Client, sim: httpx.Client, vm_name: str
+) -> None:
+    running(api, vm_name)
+    sim.patch("/config", json={"transition_seconds": 3}).raise_for_status()  # the extension is still working
+    assert api.post(f"/vms/{vm_name}/password", json={"generate": True}).status_code == 202
+    assert api.delete(f"/vms/{vm_name}").status_code == 202
+    wait_for_state(api, vm_name, "Deleted", timeout=60)
+
+    def result() -> dict[str, Any] | None:
+        return next(
+            (e for e in events(api, vm_name) if e["actor"] == "system:worker" and e["action"] == "password"), None
+        )
+
+    eventually(lambda: result() is not None, what="the reset's result evented")
+    done = result()
+    assert done is not None
+    assert (
+        done["reason"]
+        == "the password reset of azureuser did not succeed (Canceled): the VM was deleted before the reset finished"
+    )
+    assert done["evidence"]["provisioning_state"] == "Canceled"
+
+
 @pytest.mark.parametrize(
     ("reset", "field"),
     [
