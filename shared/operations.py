@@ -621,7 +621,7 @@ def month_report(svc: Services, user: User, month: str, owner: str | None) -> Co
         month=month,
         total_usd=round(sum(r.usd for r in rows), 4),
         by_owner=by_owner,
-        by_vm=[VmCost(name=r.name, owner=r.owner, usd=round(r.usd, 4)) for r in rows],
+        by_vm=[VmCost(id=r.record_id, name=r.name, owner=r.owner, usd=round(r.usd, 4)) for r in rows],
     )
 
 

@@ -589,6 +589,7 @@ class SizeList(BaseModel):
 
 
 class VmCost(BaseModel):
+    id: str = Field(description="The VM record's id: a name deleted and created again in a month has two rows")
     name: str = Field(description="The VM's name")
     owner: str = Field(description="Who owns it")
     usd: float = Field(description="What it cost in the month")

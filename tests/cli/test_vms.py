@@ -102,6 +102,15 @@ def test_stop_start_restart_delete_wait_until_settled(dsvm: Dsvm, vm_name: str) 
     actions = [e["action"] for e in json.loads(dsvm("events", vm_name, "-o", "json").stdout)["value"]]
     assert {"create", "stop", "start", "restart", "delete"} <= set(actions)
 
+    # The name is free again; this month's costs then hold two VMs of that name, told apart by record id.
+    first_id = json.loads(dsvm("show", vm_name, "-o", "json").stdout)["id"]
+    created(dsvm, vm_name)
+    second_id = json.loads(dsvm("show", vm_name, "-o", "json").stdout)["id"]
+    by_vm = json.loads(dsvm("costs", "-o", "json").stdout)["by_vm"]
+    assert sorted(row["id"] for row in by_vm if row["name"] == vm_name) == sorted([first_id, second_id])
+    shown = [line.split()[0:2] for line in dsvm("costs").stdout.splitlines() if line.startswith(vm_name)]
+    assert sorted(shown) == sorted([[vm_name, f"({first_id[:8]})"], [vm_name, f"({second_id[:8]})"]])
+
 
 def test_snooze_and_events(dsvm: Dsvm, vm_name: str) -> None:
     created(dsvm, vm_name)

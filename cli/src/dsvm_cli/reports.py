@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 import click
@@ -53,8 +54,16 @@ def costs(month: str | None, owner: str | None, output: str) -> None:
     if out.is_json:
         out.json(body)
         return
+    rows = body.get("by_vm", [])
+    # A name deleted and created again within the month is two VMs: the record id tells them apart.
+    repeated = {name for name, count in Counter(str(row.get("name")) for row in rows).items() if count > 1}
     vm_rows: list[list[Any]] = [
-        [str(row.get("name")), str(row.get("owner")), money(row.get("usd"))] for row in body.get("by_vm", [])
+        [
+            f"{row.get('name')} ({str(row.get('id'))[:8]})" if row.get("name") in repeated else str(row.get("name")),
+            str(row.get("owner")),
+            money(row.get("usd")),
+        ]
+        for row in rows
     ]
     out.table(["VM", "OWNER", "COST"], vm_rows, f"No costs recorded for {body.get('month')}.")
     owners = body.get("by_owner", {})
