@@ -175,7 +175,7 @@ def idle_text(idle: dict[str, Any] | None) -> str:
 def next_stop_text(stop: dict[str, Any], now: datetime | None = None) -> str:
     text = f"{stop.get('rule')}, {when(stop.get('due_at'), now)}"
     if stop.get("how"):
-        text += f"; {stop['how']}"
+        text += f". {stop['how']}"  # a sentence of its own
     return text
 
 

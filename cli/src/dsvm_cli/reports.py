@@ -59,7 +59,9 @@ def costs(month: str | None, owner: str | None, output: str) -> None:
     repeated = {name for name, count in Counter(str(row.get("name")) for row in rows).items() if count > 1}
     vm_rows: list[list[Any]] = [
         [
-            f"{row.get('name')} ({str(row.get('id'))[:8]})" if row.get("name") in repeated else str(row.get("name")),
+            f"{row['name']} ({str(row['id'])[:8]})"
+            if row.get("name") in repeated and row.get("id")
+            else str(row.get("name")),
             str(row.get("owner")),
             money(row.get("usd")),
         ]
