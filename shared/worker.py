@@ -315,13 +315,13 @@ def password_result(svc: Services, message: dict[str, Any]) -> None:
     tag, state, why = outcome
     if tag is not None and tag != operation:
         return
-    latest = current(svc, message)
-    if state.lower() != "succeeded" and latest is not None and latest.state in (VmState.DELETING, VmState.DELETED):
-        # The extension went with the VM: the owner asked for both, and neither is a failure to look into.
-        record, state, why = latest, "Canceled", "the VM was deleted before the reset finished"
     user = record.admin_username
+    latest = current(svc, message)
     if state.lower() == "succeeded":
         reason = f"the password of {user} was reset"
+    elif latest is not None and latest.state in (VmState.DELETING, VmState.DELETED):
+        # The extension went with the VM before its result was read: the owner asked for both; nothing failed.
+        record, reason = latest, f"the password reset of {user} is moot: the VM was deleted"
     else:
         reason = f"the password reset of {user} did not succeed ({state})" + (f": {why}" if why else "")
     evidence = {"username": user, "operation": operation, "provisioning_state": state}
