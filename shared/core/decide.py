@@ -18,8 +18,11 @@ the others that also applied):
 4. schedule: off-hours in the owner's time zone (see shared.core.schedule); an active snooze holds it off.
 5. idle: idle rule on, the VM has been running for at least the window, samples cover the whole window
    without gaps, every CPU max < cpu_percent and total network in < network_in_mb (1 MB = 10^6 bytes).
-   Unknown is not idle: no samples or a gap means no action. An active snooze holds it off. Announced
-   when it happens. With a fresh activity report (shared.core.activity; at most REPORT_FRESH old) the VM
+   Unknown is not idle: no samples or a gap means no action. An active snooze holds it off. Warned
+   IDLE_LEAD ahead (at most `lead`; with lead 0 the warning and stop coincide) and acted on at the first pass
+   that long after the warning if the VM is still idle (the window then covers the warning: idle ever
+   since); a VM used meanwhile is not stopped, and its next idle spell is warned afresh, as is one after a
+   start or a snooze. Announced when it happens. With a fresh activity report (shared.core.activity; at most REPORT_FRESH old) the VM
    must also show no user input on any channel within the window and no busy signal; a VM whose agent
    does not report (or stopped reporting) is judged on CPU and network alone.
 6. stopped-allocated: the VM is stopped but still allocated (compute still bills). Not snoozable.
@@ -77,6 +80,11 @@ MAX_SAMPLE_GAP = timedelta(minutes=10)
 BYTES_PER_MB = 1_000_000
 # At most this many samples are copied into an action's evidence (the most recent).
 EVIDENCE_SAMPLES = 120
+# An idle stop is warned this long ahead (never longer than NOTIFY_LEAD_MINUTES): it happens at the first pass
+# at least this long after the warning, the next one at the default 5-minute cadence. A person still at the VM
+# whom the agent cannot see (reading, thinking) gets a message to snooze or touch a key; the VM stays idle for
+# one more pass at most.
+IDLE_LEAD = timedelta(minutes=4)
 # An activity report older than this is no evidence (agents report every 5 minutes: three missed reports).
 REPORT_FRESH = timedelta(minutes=15)
 
@@ -389,7 +397,28 @@ def _idle(record: VmRecord, power: str, since: datetime, samples: Sequence[Sampl
         "sample_count": len(inside),
         "samples": [[_iso(s.timestamp), s.cpu_max_percent, s.network_in_bytes] for s in inside[-EVIDENCE_SAMPLES:]],
     }
-    return _Finding("idle", True, why, evidence)
+    lead = min(ctx.lead, IDLE_LEAD)
+    warned_at = idle_warned_at(record, since, now, window)
+    if warned_at is None and lead > timedelta(0):
+        key = warning_key("idle", now)
+        text = (
+            f"VM '{record.name}' ({record.size}, owner {record.owner}) will be deallocated at the first check after "
+            f"{_when(now + lead, record)} unless it is used: {why}. {snooze_hint(record.name, ctx.policy)}"
+        )
+        warning = StopWarning(record.name, record.owner, "idle", now + lead, key, text)
+        return _Finding("idle", False, why, {**evidence, "warning_key": key}, warning)
+    if warned_at is not None and now < warned_at + lead:
+        return None
+    return _Finding("idle", True, why, {**evidence, "warned_at": _iso(warned_at)})
+
+
+def idle_warned_at(record: VmRecord, since: datetime, now: datetime, window: timedelta) -> datetime | None:
+    """When this idle spell was warned of: the latest idle warning sent within the idle window (so the VM has
+    been idle ever since), after the VM's last start and after its last snooze ended (a snooze answers a
+    warning; idleness after it is warned afresh)."""
+    after = max(now - window, since, _snoozed_until(record) or since)
+    sent = [_utc(at) for key, at in record.warned.items() if key.startswith("idle:") and _utc(at) >= after]
+    return max(sent, default=None)
 
 
 def _stopped_allocated(record: VmRecord, power: str, since: datetime, ctx: _Context) -> _Finding | None:

@@ -3,7 +3,7 @@
 
 The forecast covers the rules a clock can foresee: budget (the VM's own and its owner's month, at the burn
 rate of now), expiry, time limit, schedule, and a stopped VM still allocated. Idle stops depend on use and
-are not foreseen. Warned stops happen at their trigger if the warning went out before it, else `lead` after
+are foreseen only once warned of: then at the warning's due time, if the VM stays idle until then. Warned stops happen at their trigger if the warning went out before it, else `lead` after
 the warning (see decide); the sweeper acts at its first pass at or after `due_at`. When two stops fall
 due between two passes, that pass names the one of higher precedence.
 """
@@ -17,10 +17,12 @@ from shared.core.costs import burn_rate, next_month_start
 from shared.core.decide import (
     ACTIONABLE_POWER,
     ACTIONABLE_STATES,
+    IDLE_LEAD,
     PRECEDENCE,
     Rule,
     expiry_hint,
     expiry_trigger,
+    idle_warned_at,
     last_started,
     schedule_trigger,
     snooze_hint,
@@ -96,6 +98,10 @@ def next_stop(
         warned("schedule", schedule_trigger(record.schedule, now, since, snoozed_until))
     if record.power_state == "stopped":
         warned("stopped-allocated", since)
+    elif record.idle.enabled and not (snoozed_until is not None and snoozed_until > now):
+        window = timedelta(minutes=record.idle.window_minutes)
+        if (idle_warned := idle_warned_at(record, since, now, window)) is not None:
+            due["idle"] = idle_warned + min(lead, IDLE_LEAD)
     if not due:
         return None
     rule = min(due, key=lambda r: (due[r], PRECEDENCE.index(r)))
@@ -108,8 +114,10 @@ def next_stop(
         )
     elif rule == "expiry":
         how = expiry_hint(record.name)
+    elif rule == "idle":
+        how = f"It looks idle: any use keeps it (input, a running job). {snooze_hint(record.name, policy)}"
     elif rule == "stopped-allocated":
         how = f"Its compute still bills: stop it (POST /api/vms/{record.name}/stop) or start it again."
     else:
         how = snooze_hint(record.name, policy)
-    return NextStop(rule=rule, due_at=due[rule], snoozable=rule in ("time-limit", "schedule"), how=how)
+    return NextStop(rule=rule, due_at=due[rule], snoozable=rule in ("time-limit", "schedule", "idle"), how=how)

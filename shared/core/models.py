@@ -435,9 +435,9 @@ class LastStop(BaseModel):
 
 
 class NextStop(BaseModel):
-    """The next automatic stop the sweeper will make if nothing changes (idle stops cannot be foreseen)."""
+    """The next automatic stop the sweeper will make if nothing changes (an idle stop once it is warned of)."""
 
-    rule: str = Field(description="budget, expiry, time-limit, schedule or stopped-allocated")
+    rule: str = Field(description="budget, expiry, time-limit, schedule, idle (once warned of) or stopped-allocated")
     due_at: datetime = Field(description="The sweeper stops the VM at its first pass at or after this moment")
     snoozable: bool
     how: str = Field(description="What keeps it running longer")

@@ -114,12 +114,18 @@ def test_the_sweeper_keeps_a_quiet_vm_someone_is_using_and_stops_it_once_they_le
     operations.record_activity(svc, svc.store.get_vm(vm_name), ActivityReport.model_validate(reading))  # type: ignore[arg-type]
     kept = sweep(svc, Webhook(None), now)
     assert vm_name not in {a["vm"] for a in kept.actions}, "quiet CPU, but its owner reads a notebook"
+    assert kept.warnings == 0, "nor is its owner told it looks idle"
 
     later = now + timedelta(minutes=20)
     svc.clock.now = later  # type: ignore[attr-defined]
     operations.record_activity(svc, svc.store.get_vm(vm_name), ActivityReport.model_validate(reading))  # type: ignore[arg-type]
     advance(sim, 20 / 60)
-    gone = sweep(svc, Webhook(None), later)
+    warned = sweep(svc, Webhook(None), later)
+    assert (warned.warnings, warned.actions) == (1, []), "no input for the window: warned a pass ahead"
+    last = later + timedelta(minutes=5)
+    svc.clock.now = last  # type: ignore[attr-defined]
+    advance(sim, 5 / 60)
+    gone = sweep(svc, Webhook(None), last)
     assert {a["vm"]: a["rule"] for a in gone.actions}.get(vm_name) == "idle"
     stop = next(e for e in events(api, vm_name) if e["action"] == "deallocate")
     assert stop["evidence"]["activity"]["reported"] is True

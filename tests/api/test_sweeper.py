@@ -102,11 +102,20 @@ def test_a_pass_deallocates_exactly_the_idle_expired_and_over_budget_vms(
     webhook = Webhook(receiver.url)
     report = sweep(svc, webhook, now)
     acted = {a["vm"]: a["rule"] for a in report.actions}
-    assert acted == {names["idle"]: "idle", names["budget"]: "budget"}
+    assert acted == {names["budget"]: "budget"}
     assert report.actions_failed == 0
     # The time limit passed an hour ago, but the owner has not been warned yet: warned now, stopped later.
     warned = [m["text"] for m in receiver.messages if names["expired"] in m["text"]]
     assert len(warned) == 1 and "snooze" in warned[0]
+    # Idle: warned one pass ahead, so someone still at it can snooze or touch a key.
+    (idle_warning,) = [m["text"] for m in receiver.messages if names["idle"] in m["text"]]
+    assert "unless it is used" in idle_warning and "snooze" in idle_warning
+    assert power(sim, names["idle"]) == "running"
+
+    # The next pass, five minutes on: still idle, so it goes; nobody else is stopped without warning.
+    now = advance(sim, 5 / 60)
+    report = sweep(svc, webhook, now)
+    assert {a["vm"]: a["rule"] for a in report.actions} == {names["idle"]: "idle"}
     announced = [m["text"] for m in receiver.messages if "was deallocated" in m["text"]]
     assert len(announced) == 2
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -108,6 +108,14 @@ STOP = utc(2026, 11, 25, 18, 0)  # Wednesday 19:00 Berlin
 
 def w(rule: str, trigger: datetime, sent: datetime) -> dict[str, Any]:
     return {"warned": warned(rule, trigger, sent)}
+
+
+def idle_warned(sent: datetime) -> dict[str, datetime]:
+    """An idle warning sent at `sent` (its key is the moment it was sent)."""
+    return warned("idle", sent, sent)
+
+
+WARNED_IDLE = {"warned": idle_warned(WED - timedelta(minutes=5))}  # one pass before WED
 
 
 EXPIRED = {
@@ -302,8 +310,37 @@ CASES = [
     ),
     Case("another owner over budget", WED, owner_costs={"bob@example.com": 900.0}),
     # --- idle ---
-    Case("idle for the window", WED, {"idle": IDLE}, metrics=samples(WED), expect="idle"),
-    Case("busy cpu", WED, {"idle": IDLE}, metrics=samples(WED, busy_at=6)),
+    Case("idle for the window: warned first", WED, {"idle": IDLE}, metrics=samples(WED), warnings=["idle"]),
+    Case("idle, warned one pass ago", WED, {"idle": IDLE, **WARNED_IDLE}, metrics=samples(WED), expect="idle"),
+    Case(
+        "idle, warned 3 min ago: waits",
+        WED,
+        {"idle": IDLE, "warned": idle_warned(WED - timedelta(minutes=3))},
+        metrics=samples(WED),
+    ),
+    Case(
+        "idle, warned in an earlier spell (before the window): warned afresh",
+        WED,
+        {"idle": IDLE, "warned": idle_warned(WED - timedelta(minutes=61))},
+        metrics=samples(WED),
+        warnings=["idle"],
+    ),
+    Case(
+        "idle, warned before a snooze that has ended: warned afresh",
+        WED,
+        {"idle": IDLE, **WARNED_IDLE, "snoozed_until": WED - timedelta(minutes=2)},
+        metrics=samples(WED),
+        warnings=["idle"],
+    ),
+    Case("idle with lead 0: acts at once", WED, {"idle": IDLE}, metrics=samples(WED), expect="idle", lead=timedelta(0)),
+    Case(
+        "a dry run's idle warning does not count",
+        WED,
+        {"idle": IDLE, "warned": {"dry-run:idle:x": WED - timedelta(minutes=5)}},
+        metrics=samples(WED),
+        warnings=["idle"],
+    ),
+    Case("busy cpu", WED, {"idle": IDLE, **WARNED_IDLE}, metrics=samples(WED, busy_at=6)),
     Case("busy network", WED, {"idle": IDLE}, metrics=samples(WED, net_bytes=5_000_000)),
     Case("young vm", WED, {"idle": IDLE, "created_at": WED - timedelta(minutes=50)}, metrics=samples(WED)),
     Case("started 30 min ago", WED, {"idle": IDLE, "action_at": WED - timedelta(minutes=30)}, metrics=samples(WED)),
@@ -399,7 +436,14 @@ CASES = [
     Case(
         "idle acts while a late schedule warning waits",
         STOP + timedelta(minutes=10),
-        {"schedule": BERLIN, "idle": IDLE, **w("schedule", STOP, STOP + timedelta(minutes=5))},
+        {
+            "schedule": BERLIN,
+            "idle": IDLE,
+            "warned": {
+                **warned("schedule", STOP, STOP + timedelta(minutes=5)),
+                **idle_warned(STOP + timedelta(minutes=5)),
+            },
+        },
         metrics=samples(STOP + timedelta(minutes=10)),
         expect="idle",
     ),
@@ -507,13 +551,33 @@ def test_stopped_allocated_warning_offers_start_not_snooze() -> None:
     assert "snooze" not in warning.text
 
 
+def test_an_idle_stop_is_warned_one_pass_ahead_with_how_to_keep_it() -> None:
+    decisions = run(Case("idle", WED, {"idle": IDLE}, metrics=samples(WED)))
+    assert decisions.actions == []
+    (warning,) = decisions.warnings
+    assert (warning.rule, warning.due_at, warning.key) == ("idle", WED + timedelta(minutes=4), warning_key("idle", WED))
+    assert warning.text.startswith("VM 'vm1' (")
+    assert "first check after 2026-11-25 12:04 UTC unless it is used" in warning.text
+    assert "idle for 60 min" in warning.text
+    assert 'POST /api/vms/vm1/snooze {"hours": 2}' in warning.text
+
+
+def test_an_idle_warning_is_never_longer_than_the_notify_lead() -> None:
+    (warning,) = run(Case("idle", WED, {"idle": IDLE}, metrics=samples(WED), lead=timedelta(minutes=2))).warnings
+    assert warning.due_at == WED + timedelta(minutes=2)
+    waiting = Case("idle", WED, {"idle": IDLE, "warned": idle_warned(WED - timedelta(minutes=2))}, metrics=samples(WED))
+    assert [a.rule for a in run(replace(waiting, lead=timedelta(minutes=2))).actions] == ["idle"]
+    assert run(waiting).actions == []  # with the default lead, 4 minutes must pass
+
+
 # --- evidence ---
 
 
 def test_idle_evidence_lists_the_samples() -> None:
-    (action,) = run(Case("idle", WED, {"idle": IDLE}, metrics=samples(WED))).actions
+    (action,) = run(Case("idle", WED, {"idle": IDLE, **WARNED_IDLE}, metrics=samples(WED))).actions
     evidence = action.evidence
     assert evidence["rule"] == "idle"
+    assert evidence["warned_at"] == (WED - timedelta(minutes=5)).isoformat()
     assert evidence["sample_count"] == 12 and len(evidence["samples"]) == 12
     assert evidence["cpu_max_percent"] == 1.0
     assert evidence["network_in_mb"] == pytest.approx(1.2)
@@ -527,7 +591,11 @@ def test_schedule_evidence_and_other_rules() -> None:
     case = Case(
         "both",
         now,
-        {"schedule": BERLIN, "idle": IDLE, **w("schedule", STOP, STOP - LEAD)},
+        {
+            "schedule": BERLIN,
+            "idle": IDLE,
+            "warned": {**warned("schedule", STOP, STOP - LEAD), **idle_warned(now - timedelta(minutes=5))},
+        },
         metrics=samples(now),
     )
     (action,) = run(case).actions

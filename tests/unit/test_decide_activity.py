@@ -10,9 +10,11 @@ from shared.core.activity import Activity, ActivityReport
 from shared.core.decide import REPORT_FRESH, Decisions, decide
 from shared.core.models import IdleRule
 from shared.core.observations import ObservedVm
-from tests.unit.test_decide import BERLIN, LEAD, POLICY, PRICES, STOP, WED, record, samples, w
+from tests.unit.test_decide import BERLIN, LEAD, POLICY, PRICES, STOP, WARNED_IDLE, WED, record, samples, w
 
 IDLE = IdleRule(enabled=True, cpu_percent=5, network_in_mb=50, window_minutes=60)
+# Idle by CPU and network and warned a pass ago: without activity, the VM is stopped now.
+IDLE_WARNED = {"idle": IDLE, **WARNED_IDLE}
 VCPUS = {"Standard_E4s_v5": 4}
 
 
@@ -44,18 +46,18 @@ def ago(now: datetime, minutes: float) -> str:
 def test_recent_input_on_any_channel_keeps_a_quiet_vm_running() -> None:
     for channel in ("ssh", "jupyter", "rstudio"):
         seen = report(WED, last_input={channel: ago(WED, 45)})
-        assert run(WED, seen, idle=IDLE).actions == [], channel
+        assert run(WED, seen, **IDLE_WARNED) == Decisions(), channel
 
 
 def test_a_busy_signal_keeps_a_quiet_vm_running() -> None:
     for busy in ({"kernels": 1}, {"gpu_percent": 80.0}, {"load1": 3.0}):
         seen = report(WED, last_input={"ssh": ago(WED, 300)}, busy=busy)
-        assert run(WED, seen, idle=IDLE).actions == [], busy
+        assert run(WED, seen, **IDLE_WARNED) == Decisions(), busy
 
 
 def test_no_input_and_nothing_busy_is_idle_and_the_evidence_says_what_was_seen() -> None:
     seen = report(WED, last_input={"ssh": ago(WED, 90)}, busy={"load1": 0.2})
-    (action,) = run(WED, seen, idle=IDLE).actions
+    (action,) = run(WED, seen, **IDLE_WARNED).actions
     assert action.rule == "idle"
     assert "no user input on any channel" in action.reason
     assert action.evidence["activity"]["reported"] is True
@@ -64,7 +66,7 @@ def test_no_input_and_nothing_busy_is_idle_and_the_evidence_says_what_was_seen()
 
 def test_a_stale_report_is_no_evidence_and_cpu_and_network_decide() -> None:
     old = report(WED, received=REPORT_FRESH + timedelta(minutes=1), last_input={"ssh": ago(WED, 20)})
-    (action,) = run(WED, old, idle=IDLE).actions
+    (action,) = run(WED, old, **IDLE_WARNED).actions
     assert action.rule == "idle"
     assert action.evidence["activity"] == {"reported": False}
 
@@ -73,7 +75,7 @@ def test_a_report_for_an_earlier_vm_of_the_same_name_is_ignored() -> None:
     other = Activity(
         record_id="someone-else", received_at=WED, report=ActivityReport.model_validate({"busy": {"kernels": 3}})
     )
-    assert [a.rule for a in run(WED, other, idle=IDLE).actions] == ["idle"]
+    assert [a.rule for a in run(WED, other, **IDLE_WARNED).actions] == ["idle"]
 
 
 def test_an_active_owner_moves_the_time_limit_instead_of_being_warned_or_stopped() -> None:

@@ -16,7 +16,7 @@ from shared.core.forecast import OwnerSpend, next_stop
 from shared.core.models import NextStop, VmRecord, VmState
 from shared.core.observations import ObservedVm
 from tests.support.factories import sched, utc, vm_record
-from tests.unit.test_decide import LEAD, POLICY, PRICES
+from tests.unit.test_decide import LEAD, POLICY, PRICES, samples
 
 SWEEP_EVERY = timedelta(minutes=5)
 WED = utc(2026, 11, 25, 12, 0)  # Berlin working hours end at 18:00 UTC
@@ -150,3 +150,22 @@ def test_a_budget_far_beyond_the_horizon_is_no_forecast() -> None:
     far = vm(WED, budget_usd=1_000_000.0, keep_until=WED + timedelta(hours=8000))
     stop = forecast(far, WED, rich)
     assert stop is not None and stop.rule == "time-limit"
+
+
+def test_a_warned_idle_stop_is_foreseen_and_the_sweeper_makes_it_then() -> None:
+    idle = {"enabled": True, "cpu_percent": 5, "network_in_mb": 50, "window_minutes": 60}
+    record = vm(WED, idle=idle, warned={"idle:2026-11-25T11:58:00+00:00": WED - timedelta(minutes=2)})
+    unwarned = forecast(vm(WED, idle=idle), WED)
+    assert unwarned is not None and unwarned.rule == "time-limit", "an idle stop not yet warned of is not foreseen"
+    predicted = forecast(record, WED)
+    assert predicted is not None and (predicted.rule, predicted.snoozable) == ("idle", True)
+    assert predicted.due_at == WED + timedelta(minutes=2)
+    assert "looks idle" in predicted.how and "snooze" in predicted.how
+
+    def acts(now: datetime) -> list[str]:
+        observed = {record.name: ObservedVm(record.name, "Succeeded", "running", record_id=record.id)}
+        decided = decide([record], observed, {record.name: samples(now)}, PRICES, {}, POLICY, now, lead=LEAD)
+        return [a.rule for a in decided.actions]
+
+    assert acts(WED) == []
+    assert acts(first_pass_at_or_after(WED, predicted.due_at)) == ["idle"]
