@@ -18,7 +18,7 @@ from pathlib import Path
 from tree_sitter import Node
 
 from tools.infra_check import bicep_tree as bt
-from tools.infra_check.schema_check import REPO, Finding, shown_path, suggest
+from tools.infra_check.schema_check import REPO, Finding, run, shown_path, suggest
 
 
 @dataclass(frozen=True)
@@ -98,12 +98,7 @@ def check_files(paths: Iterable[Path], root_dir: Path = REPO) -> list[Finding]:
 
 
 def main(argv: list[str]) -> int:
-    paths = [Path(a) for a in argv] or sorted((REPO / "infra").rglob("*.bicep"))
-    found = check_files(paths)
-    for finding in found:
-        print(finding)
-    print(f"{len(paths)} files, {len(found)} findings", file=sys.stderr)
-    return 1 if found else 0
+    return run(check_files, argv)
 
 
 if __name__ == "__main__":

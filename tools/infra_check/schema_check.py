@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -415,13 +415,19 @@ def check_files(paths: Iterable[Path], types: TypeData | None = None, root: Path
     return [f for path in paths for f in check_text(types, path.read_text(), shown_path(path, root))]
 
 
-def main(argv: list[str]) -> int:
+def run(check: Callable[[list[Path]], Sequence[Finding]], argv: list[str]) -> int:
+    """A checker's command line: the files named (default: every Bicep file under infra/), one finding a
+    line, exit 1 if any."""
     paths = [Path(a) for a in argv] or sorted((REPO / "infra").rglob("*.bicep"))
-    found = check_files(paths)
+    found = check(paths)
     for finding in found:
         print(finding)
     print(f"{len(paths)} files, {len(found)} findings", file=sys.stderr)
     return 1 if found else 0
+
+
+def main(argv: list[str]) -> int:
+    return run(check_files, argv)
 
 
 if __name__ == "__main__":
