@@ -25,7 +25,7 @@ from shared.azure.arm import METRICS_BATCH
 from shared.azure.retail_prices import fetch_prices
 from shared.azure.tables import Stale
 from shared.azure.webhook import Webhook
-from shared.core.costs import MonthCost, accrue_record, month_of
+from shared.core.costs import MonthCost, accrue_observed, month_of
 from shared.core.decide import Action, Decisions, StopWarning, decide, prune_warned
 from shared.core.lifecycle import Command, reconcile
 from shared.core.models import Event, LastStop, VmRecord, VmState
@@ -224,7 +224,7 @@ def sweep(svc: Services, notifier: Webhook, now: datetime | None = None, *, dry_
     owed: dict[str, list[Command]] = {}
     closed: list[MonthCost] = []
     for record in every:
-        accrual = accrue_record(record, prices, now)
+        accrual = accrue_observed(record, ours(record.id, observed.get(record.name)), prices, now)
         closed += accrual.closed
         report.cost_accrued_usd += accrual.record.cost_usd - record.cost_usd
         if record.state == VmState.DELETED:

@@ -104,14 +104,17 @@ def observe(vm: Mapping[str, Any]) -> ObservedVm:
     statuses = (props.get("instanceView") or {}).get("statuses") or []
     power = None
     error_code = error_message = None
+    changed_at: datetime | None = None
     for status in statuses:
         code = status.get("code") or ""
         if code.startswith("PowerState/"):
             power = code.split("/", 1)[1]
-        elif code.startswith("ProvisioningState/failed"):
-            parts = code.split("/")
-            error_code = parts[2] if len(parts) > 2 else "ProvisioningFailed"
-            error_message = status.get("message") or status.get("displayStatus")
+        elif code.startswith("ProvisioningState/"):
+            changed_at = _status_time(status.get("time"))
+            if code.startswith("ProvisioningState/failed"):
+                parts = code.split("/")
+                error_code = parts[2] if len(parts) > 2 else "ProvisioningFailed"
+                error_message = status.get("message") or status.get("displayStatus")
     created = props.get("timeCreated")
     tags = vm.get("tags") or {}
     return ObservedVm(
@@ -123,7 +126,20 @@ def observe(vm: Mapping[str, Any]) -> ObservedVm:
         size=(props.get("hardwareProfile") or {}).get("vmSize"),
         time_created=datetime.fromisoformat(created) if isinstance(created, str) else created,
         record_id=tags.get("dsvm-record"),
+        changed_at=changed_at,
     )
+
+
+def _status_time(value: Any) -> datetime | None:
+    """An instance view status's `time` (ISO text in REST JSON, a datetime in SDK models), timezone-aware."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class LocalToken:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from shared.core import prices as pricing
 from shared.core.models import VmRecord, VmState
+from shared.core.observations import ObservedVm
 from shared.core.prices import Prices, accrue, disk_monthly_price, hourly_price
 
 # ARM power states in which a VM holds its hardware and bills for compute.
@@ -92,6 +93,20 @@ def accrue_record(record: VmRecord, prices: Prices, now: datetime) -> Accrual:
         update={"cost_usd": total, "cost_at": now, "month": month, "month_cost_usd": month_cost}
     )
     return Accrual(updated, closed)
+
+
+def accrue_observed(record: VmRecord, vm: ObservedVm | None, prices: Prices, now: datetime) -> Accrual:
+    """`accrue_record`, but when ARM reports the VM in a new power state together with the moment it took hold
+    (`vm.changed_at`, inside [cost_at, now)), the interval is split there: billed at the old state before it and
+    at the new one after. The sweeper sees its own deallocation only at its next pass; without the split that
+    pass billed the minutes in between as running. The record keeps its old power state: reconcile moves it."""
+    start = record.cost_at or record.created_at
+    moment = vm.changed_at if vm is not None else None
+    if vm is None or vm.power_state in (None, record.power_state) or moment is None or not start < moment < now:
+        return accrue_record(record, prices, now)
+    before = accrue_record(record, prices, moment)
+    after = accrue_record(before.record.model_copy(update={"power_state": vm.power_state}), prices, now)
+    return Accrual(after.record.model_copy(update={"power_state": record.power_state}), before.closed + after.closed)
 
 
 def owner_month_to_date(records: list[VmRecord], month: str) -> dict[str, float]:

@@ -37,6 +37,9 @@ class ObservedVm:
     error_message: str | None = None
     size: str | None = None
     time_created: datetime | None = None
+    # When ARM's last operation on the VM finished (the instance view's provisioning status `time`): the moment
+    # its current power state took hold, if an action brought it.
+    changed_at: datetime | None = None
     # The `dsvm-record` tag: the id of the record this VM was created for (None: not the control plane's).
     record_id: str | None = None
 

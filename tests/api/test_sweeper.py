@@ -173,6 +173,25 @@ def test_snooze_holds_off_the_time_limit_but_not_a_budget(
     assert {a["vm"] for a in report.actions} == {capped}
 
 
+def test_the_minutes_after_its_own_stop_are_billed_as_deallocated_though_seen_a_pass_later(
+    api: httpx.Client, sim: httpx.Client, svc: Services, vm_name: str
+) -> None:
+    assert api.post("/vms", json=body(vm_name, budget_usd=0.05, idle={"enabled": False})).status_code == 202
+    wait_for_state(api, vm_name, "Running")
+    now = advance(sim, 2)
+    assert {a["vm"] for a in sweep(svc, Webhook(None), now).actions} == {vm_name}
+    at_stop = svc.store.get_vm(vm_name)
+    assert at_stop is not None and at_stop.power_state == "running"  # the deallocation is seen next pass
+
+    later = advance(sim, 5 / 60)
+    sweep(svc, Webhook(None), later)
+    seen = svc.store.get_vm(vm_name)
+    assert seen is not None and seen.power_state == "deallocated"
+    stopped_rate = api.get(f"/vms/{vm_name}").json()["burn_usd_per_hour"]
+    # ARM dates the deallocation (the instance view's provisioning time): the five minutes are disk only.
+    assert seen.cost_usd - at_stop.cost_usd == pytest.approx(stopped_rate * 5 / 60, rel=0.05)
+
+
 def test_a_fault_mid_sweep_then_a_rerun_acts_once_and_counts_cost_once(
     api: httpx.Client, sim: httpx.Client, svc: Services, vm_name: str
 ) -> None:

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.core.costs import accrue_record, month_costs, owner_month_to_date
+from shared.core.costs import accrue_observed, accrue_record, month_costs, owner_month_to_date
 from shared.core.models import VmState
+from shared.core.observations import ObservedVm
 from shared.core.prices import HOURS_PER_MONTH, disk_monthly_price
 from tests.unit.test_lifecycle import record
 
@@ -35,6 +36,37 @@ def test_accrual_is_idempotent_for_the_same_now() -> None:
     once = accrue_record(record(VmState.RUNNING, power_state="running", cost_at=start), PRICES, now).record
     twice = accrue_record(once, PRICES, now).record
     assert twice.cost_usd == once.cost_usd
+
+
+def test_a_power_change_arm_dates_is_billed_from_that_moment() -> None:
+    """Deallocated 1 h into a 5 h interval: 1 h at the running rate, 4 h of disk, whenever the change is seen;
+    the record keeps its old power state for reconcile to move."""
+    start = datetime(2026, 11, 10, tzinfo=UTC)
+    vm = record(VmState.RUNNING, power_state="running", cost_at=start)
+    seen = ObservedVm("vm1", "Succeeded", "deallocated", changed_at=start + timedelta(hours=1))
+    accrued = accrue_observed(vm, seen, PRICES, start + timedelta(hours=5)).record
+    assert accrued.cost_usd == pytest.approx(1 * 0.25 + 5 * DISK_HOURLY)
+    assert (accrued.cost_at, accrued.power_state) == (start + timedelta(hours=5), "running")
+
+
+@pytest.mark.parametrize(
+    ("power", "changed_after"),
+    [
+        ("running", timedelta(hours=1)),  # no change of power: a later operation (a restart, an update)
+        ("deallocated", None),  # no time in the instance view
+        ("deallocated", timedelta(hours=-1)),  # before cost_at: already billed
+        ("deallocated", timedelta(hours=6)),  # after now (clocks differ)
+    ],
+)
+def test_without_a_dated_change_inside_the_interval_the_old_state_bills_it_all(
+    power: str, changed_after: timedelta | None
+) -> None:
+    start = datetime(2026, 11, 10, tzinfo=UTC)
+    vm = record(VmState.RUNNING, power_state="running", cost_at=start)
+    seen = ObservedVm("vm1", "Succeeded", power, changed_at=start + changed_after if changed_after else None)
+    now = start + timedelta(hours=5)
+    assert accrue_observed(vm, seen, PRICES, now) == accrue_record(vm, PRICES, now)
+    assert accrue_observed(vm, None, PRICES, now) == accrue_record(vm, PRICES, now)
 
 
 def test_a_month_end_closes_the_month_and_starts_the_next() -> None:
