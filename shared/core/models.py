@@ -18,10 +18,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     SecretStr,
     ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
+    WithJsonSchema,
     WrapValidator,
     field_validator,
     model_validator,
@@ -225,14 +227,31 @@ TimeZoneName = Annotated[str, Field(max_length=64), AfterValidator(_check_timezo
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
+def _local_time_text(moment: time) -> str:
+    return moment.isoformat(timespec="seconds" if moment.second else "minutes")
+
+
+# A wall-clock time in the schedule's zone, written "19:00" (or "19:00:30"). Not JSON Schema's `format: time`,
+# which is RFC 3339's full-time and needs a UTC offset that a local time of day does not have.
+LocalTime = Annotated[
+    time,
+    PlainSerializer(_local_time_text, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$", "examples": ["19:00"]}
+    ),
+]
+
+
 class Schedule(BaseModel):
     """Working hours: outside them the sweeper deallocates the VM (after a warning)."""
 
     model_config = STRICT
 
     timezone: TimeZoneName = Field(description="IANA time zone of the owner", examples=["Europe/Berlin"])
-    stop_at: time = Field(default=time(19, 0), description="Local time after which the VM is stopped")
-    resume_at: time = Field(default=time(7, 0), description="Local time from which the VM may run again on a work day")
+    stop_at: LocalTime = Field(default=time(19, 0), description="Local time (HH:MM) after which the VM is stopped")
+    resume_at: LocalTime = Field(
+        default=time(7, 0), description="Local time (HH:MM) from which the VM may run again on a work day"
+    )
     days_off: list[Weekday] = Field(
         default_factory=lambda: list[Weekday](["sat", "sun"]),
         max_length=7,

@@ -255,7 +255,7 @@ def test_a_change_within_policy_is_applied_evented_and_reaches_the_nsg(
     changed = api.patch(f"/vms/{vm_name}", content=json.dumps(patch), headers={**MERGE, "If-Match": etag})
     assert changed.status_code == 200, changed.text
     view = changed.json()
-    assert (view["ttl_hours"], view["budget_usd"], view["schedule"]["stop_at"]) == (6, 50, "20:00:00")
+    assert (view["ttl_hours"], view["budget_usd"], view["schedule"]["stop_at"]) == (6, 50, "20:00")
     assert (view["idle"]["cpu_percent"], view["idle"]["window_minutes"]) == (3, 60)
     assert view["allowed_cidrs"] == ["198.51.100.0/24", "203.0.113.9/32"]
     assert changed.headers["etag"] != etag

@@ -37,7 +37,7 @@ def test_set_changes_limits_schedule_idle_and_access(dsvm: Dsvm, vm_name: str) -
     assert result.returncode == 0, result.stderr
     vm = json.loads(result.stdout)
     assert vm["ttl_hours"] == 6 and vm["budget_usd"] == 40
-    assert vm["schedule"]["stop_at"] == "20:00:00" and vm["schedule"]["days_off"] == ["sat", "sun"]
+    assert vm["schedule"]["stop_at"] == "20:00" and vm["schedule"]["days_off"] == ["sat", "sun"]
     assert vm["idle"]["cpu_percent"] == 3 and vm["idle"]["enabled"] is True
     assert vm["allowed_cidrs"] == ["198.51.100.0/24"]
 

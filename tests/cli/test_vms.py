@@ -35,8 +35,8 @@ def test_create_waits_until_running_and_ends_with_urls_and_ssh(dsvm: Dsvm, vm_na
     assert f"ssh         ssh azureuser@{vm['public_ip']}" in shown
     assert vm["schedule"] == {
         "timezone": "Europe/Berlin",
-        "resume_at": "08:00:00",
-        "stop_at": "18:30:00",
+        "resume_at": "08:00",
+        "stop_at": "18:30",
         "days_off": ["fri", "sat", "sun"],
     }
     assert vm["ttl_hours"] == 4 and vm["allowed_cidrs"] == ["203.0.113.7/32"]
