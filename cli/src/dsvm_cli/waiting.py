@@ -6,7 +6,9 @@ Ctrl-C ends the wait only: the operation was accepted by the API and goes on wit
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -45,6 +47,13 @@ class Progress:
         self._status: Status | None = None
 
     def __enter__(self) -> Progress:
+        # Ctrl-C ends the wait, but never inside the HTTP client: an interrupt that lands while it holds its
+        # connection pool's lock can leave that lock taken and the process hung. One that comes during a
+        # request is kept until the request returns (a second of a read timeout at most).
+        self._sending = self._interrupted = False
+        self._previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_interrupt)
         if self.live:
             from rich.console import Console
 
@@ -54,8 +63,27 @@ class Progress:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
         if self._status is not None:
             self._status.stop()
+
+    def _on_interrupt(self, signum: int, frame: Any) -> None:
+        if self._sending:
+            self._interrupted = True
+            return
+        raise KeyboardInterrupt
+
+    def send(self, api: Api, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """`api.send`, with Ctrl-C held off until the answer is in (see __enter__)."""
+        self._sending = True
+        try:
+            response = api.send(method, path, **kwargs)
+        finally:
+            self._sending = False
+            if self._interrupted:
+                raise KeyboardInterrupt
+        return response
 
     @property
     def elapsed(self) -> float:
@@ -107,7 +135,7 @@ def send_when_ready(api: Api, method: str, path: str, name: str, timeout: float,
     with Progress(name) as progress:
         try:
             while True:
-                response = api.send(method, path, **kwargs)
+                response = progress.send(api, method, path, **kwargs)
                 if response.status_code < 400:
                     return response
                 problem = problem_of(response)
@@ -136,7 +164,7 @@ def settle(api: Api, name: str, what: str, timeout: float, accepted: str | None 
                 progress.say(accepted)
             while True:
                 try:
-                    response = api.send("GET", f"vms/{name}")
+                    response = progress.send(api, "GET", f"vms/{name}")
                     failures = 0
                 except Unreachable as exc:
                     failures += 1
