@@ -445,8 +445,7 @@ def act(svc: Services, user: User, name: str, action: Action) -> VmRecord:
     now = svc.clock()
     plan = plan_action(accrue_record(record, known_prices(svc), now).record, action, now)
     if isinstance(plan, Refusal):
-        headers = {"Retry-After": str(plan.retry_after)} if plan.retry_after else None
-        raise Problem(plan.status, "Conflict", plan.detail, headers=headers)
+        raise plan.problem()
     if plan is None:
         return record
     state, command = plan
@@ -493,7 +492,7 @@ def snooze(svc: Services, user: User, name: str, hours: float) -> VmRecord:
         if until.status == 422:
             errors = [FieldProblem(field="hours", message=until.detail)]
             raise Problem(422, "Snooze refused", "The snooze breaks the team's policy.", errors=errors)
-        raise Problem(until.status, "Snooze refused", until.detail)
+        raise until.problem("Snooze refused")
     snoozed = record.model_copy(update={"snoozed_until": until, "keep_until": max(record.keep_until, until)})
     event = Event(
         time=now,
@@ -563,8 +562,7 @@ def reset_password(svc: Services, user: User, name: str, request: PasswordReset)
     if refused is None and ours(record.id, vm) is None:
         refused = Refusal(409, f"VM '{name}' in Azure is not this record's; nothing was sent to it")
     if refused is not None:
-        headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
-        raise Problem(refused.status, "Conflict", refused.detail, headers=headers)
+        raise refused.problem()
     if request.password is not None:
         password = request.password.get_secret_value()
         if record.admin_username in password:

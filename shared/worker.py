@@ -40,7 +40,7 @@ from shared.azure.queue import Received, WorkQueue
 from shared.azure.tables import Stale
 from shared.core import passwords
 from shared.core.cloudinit import cloud_config, custom_data, merged
-from shared.core.lifecycle import reconcile
+from shared.core.lifecycle import NSG_FOLLOWS, reconcile
 from shared.core.models import CreateStep, Event, VmRecord, VmState
 from shared.core.observations import ArmError, child_names, ours
 from shared.operations import save
@@ -57,7 +57,7 @@ COMMAND_STATES = {
     "restart": {VmState.RESTARTING},
     "delete": {VmState.DELETING, VmState.FAILED},
     "delete_nsg": {VmState.DELETING, VmState.FAILED},
-    "update_nsg": {VmState.RUNNING, VmState.STOPPED, VmState.STARTING, VmState.STOPPING, VmState.RESTARTING},
+    "update_nsg": NSG_FOLLOWS,
 }
 # How long one delivery of a password message waits for the extension before it is tried again.
 EXTENSION_WAIT_SECONDS = 600.0
@@ -342,7 +342,7 @@ def refuse(svc: Services, record: VmRecord, name: str, resource: str | None = No
     what = resource or f"the VM named '{record.name}'"
     text = f"refused to {name}: {what} in Azure is not this record's (its dsvm-record tag differs)"
     log.warning("%s", text)
-    event = Event(time=svc.clock(), actor=ACTOR, action=name, state=record.state, reason=text)
+    event = worker_event(svc, name, record, text)
     update = {"error_code": "NotOurs", "error_message": text, **settled}
     with contextlib.suppress(Stale):
         save(svc, record, record.model_copy(update=update), [event])
@@ -380,7 +380,7 @@ def poisoned(svc: Services, message: dict[str, Any]) -> None:
         svc.store.add_events(record.id, [worker_event(svc, what, record, text)])
         return
     text = f"could not {what} the VM after every retry; reconcile tries again later"
-    event = Event(time=svc.clock(), actor=ACTOR, action=what, state=record.state, reason=text)
+    event = worker_event(svc, what, record, text)
     with contextlib.suppress(Stale):
         save(svc, record, record.model_copy(update={"error_message": text}), [event])
 

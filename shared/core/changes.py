@@ -79,8 +79,7 @@ def plan_change(
         )
     refused = refusal(record, patch)
     if refused is not None:
-        headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
-        raise Problem(refused.status, "Conflict", refused.detail, headers=headers)
+        raise refused.problem()
     current = record.model_dump(mode="json", include=set(SETTINGS_FIELDS))
     wanted = VmSettings.model_validate(merge_patch(current, patch))
     values = with_defaults(wanted, policy, caller_ip)

@@ -176,7 +176,7 @@ def _snoozed_until(record: VmRecord) -> datetime | None:
     return _utc(record.snoozed_until) if record.snoozed_until is not None else None
 
 
-def _snoozed(record: VmRecord, now: datetime) -> bool:
+def snoozed(record: VmRecord, now: datetime) -> bool:
     until = _snoozed_until(record)
     return until is not None and until > now
 
@@ -368,7 +368,7 @@ def activity_evidence(seen: Activity | None, vcpus: int | None) -> dict[str, Any
 def _idle(record: VmRecord, power: str, since: datetime, samples: Sequence[Sample], ctx: _Context) -> _Finding | None:
     rule, now = record.idle, ctx.now
     window = timedelta(minutes=rule.window_minutes)
-    if not rule.enabled or power != "running" or _snoozed(record, now) or now - since < window:
+    if not rule.enabled or power != "running" or snoozed(record, now) or now - since < window:
         return None
     seen = fresh_activity(record, ctx.activity, now)
     if seen is not None:

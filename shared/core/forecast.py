@@ -26,6 +26,7 @@ from shared.core.decide import (
     last_started,
     schedule_trigger,
     snooze_hint,
+    snoozed,
     stop_due,
     time_limit_trigger,
     warning_key,
@@ -98,7 +99,7 @@ def next_stop(
         warned("schedule", schedule_trigger(record.schedule, now, since, snoozed_until))
     if record.power_state == "stopped":
         warned("stopped-allocated", since)
-    elif record.idle.enabled and not (snoozed_until is not None and snoozed_until > now):
+    elif record.idle.enabled and not snoozed(record, now):
         window = timedelta(minutes=record.idle.window_minutes)
         if (idle_warned := idle_warned_at(record, since, now, window)) is not None:
             due["idle"] = idle_warned + min(lead, IDLE_LEAD)

@@ -24,6 +24,7 @@ from typing import Literal
 
 from shared.core.models import TRANSITIONAL_STATES, Event, VmRecord, VmState
 from shared.core.observations import ObservedVm, ours
+from shared.core.problems import Problem
 
 # How long an action may show no effect in ARM before reconcile sends it again.
 ACTION_GRACE = timedelta(minutes=2)
@@ -63,7 +64,7 @@ _SETTLE_ON = {
 }
 _VERB = {VmState.STARTING: "start", VmState.STOPPING: "stop", VmState.RESTARTING: "restart"}
 # Records whose NSG should carry their allowed_cidrs (a creating VM's NSG is made from the latest record).
-_NSG_FOLLOWS = frozenset({VmState.RUNNING, VmState.STOPPED, VmState.STARTING, VmState.STOPPING, VmState.RESTARTING})
+NSG_FOLLOWS = frozenset({VmState.RUNNING, VmState.STOPPED, VmState.STARTING, VmState.STOPPING, VmState.RESTARTING})
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def _network_rules(step: Step, now: datetime) -> Step:
     pending = record.nsg_pending_since
     if pending is None or now - pending < ACTION_GRACE:
         return step
-    if record.state not in _NSG_FOLLOWS:
+    if record.state not in NSG_FOLLOWS:
         return Step(record.model_copy(update={"nsg_pending_since": None}), step.events, step.commands)
     if record.nsg_attempts >= MAX_ATTEMPTS:
         text = f"the network rules for {', '.join(record.allowed_cidrs)} could not be applied; change them again"
@@ -310,6 +311,11 @@ class Refusal:
     status: int
     detail: str
     retry_after: int | None = None
+
+    def problem(self, title: str = "Conflict") -> Problem:
+        """The problem+json answer, with Retry-After when trying again later makes sense."""
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after else None
+        return Problem(self.status, title, self.detail, headers=headers)
 
 
 # How long to suggest waiting when an action meets a transition in progress (seconds).
