@@ -238,8 +238,13 @@ def expiry_hint(name: str) -> str:
     return f"An expiry cannot be snoozed; to keep it running, move its expires_at: PATCH /api/vms/{name}."
 
 
+def _named(record: VmRecord) -> str:
+    """How a warning names the VM (chat readers and the week bench match its start)."""
+    return f"VM '{record.name}' ({record.size}, owner {record.owner})"
+
+
 def _warning_text(record: VmRecord, rule: Rule, due_at: datetime, why: str, policy: Policy) -> str:
-    head = f"VM '{record.name}' ({record.size}, owner {record.owner}) will be deallocated at {_when(due_at, record)}"
+    head = f"{_named(record)} will be deallocated at {_when(due_at, record)}"
     if rule == "stopped-allocated":
         tail = f"Its disk is kept; `dsvm start {record.name}` brings it back."
     elif rule == "expiry":
@@ -402,7 +407,7 @@ def _idle(record: VmRecord, power: str, since: datetime, samples: Sequence[Sampl
     if warned_at is None and lead > timedelta(0):
         key = warning_key("idle", now)
         text = (
-            f"VM '{record.name}' ({record.size}, owner {record.owner}) will be deallocated at the first check after "
+            f"{_named(record)} will be deallocated at the first check after "
             f"{_when(now + lead, record)} unless it is used: {why}. {snooze_hint(record.name, ctx.policy)}"
         )
         warning = StopWarning(record.name, record.owner, "idle", now + lead, key, text)
