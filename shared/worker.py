@@ -316,10 +316,9 @@ def password_result(svc: Services, message: dict[str, Any]) -> None:
     if tag is not None and tag != operation:
         return
     user = record.admin_username
-    latest = current(svc, message)
     if state.lower() == "succeeded":
         reason = f"the password of {user} was reset"
-    elif latest is not None and latest.state in (VmState.DELETING, VmState.DELETED):
+    elif (latest := current(svc, message)) is not None and latest.state in (VmState.DELETING, VmState.DELETED):
         # The extension went with the VM before its result was read: the owner asked for both; nothing failed.
         record, reason = latest, f"the password reset of {user} is moot: the VM was deleted"
     else:
